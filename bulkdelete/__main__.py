@@ -1,0 +1,5 @@
+import sys
+
+from bulkdelete.cli import main
+
+sys.exit(main())

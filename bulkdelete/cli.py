@@ -1,0 +1,366 @@
+"""The command line: parse options, build objects, call one coroutine, map the result to an exit code.
+
+The library owns the logic; this module only turns options into settings and errors into one
+clear line and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+from rich.console import Console
+
+from bulkdelete._version import __version__
+from bulkdelete.display import LiveDisplay, outcome_counts, setup_logging
+from bulkdelete.errors import BulkDeleteError, UsageError
+from bulkdelete.pacing import Rate, format_pace
+from bulkdelete.pipeline import Run, run_job
+from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
+from bulkdelete.report import FileReport, Summary, report_format, summary_path
+from bulkdelete.settings import DEFAULT_BASE_URL, Settings
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+RUN_EXAMPLES = """\
+examples:
+  # rehearse first: read and check everything, send nothing
+  bulkdelete run erasure.csv --dry-run
+
+  # the real purge, at the plan's quota, with a report an auditor can keep
+  export ORQ_API_KEY=...            # or --api-key-file /run/secrets/orq
+  bulkdelete run erasure.csv --rate 100/min --report erasure-report.csv --yes
+
+  # interrupted? the same command with --resume continues where it stopped
+  bulkdelete run erasure.csv --rate 100/min --report erasure-report.csv --resume --yes
+
+  # IDs from another program
+  cat stale_ids.txt | bulkdelete run - --yes
+
+exit codes: 0 all deleted or already gone, 1 some failed or invalid, 2 usage or input error
+(nothing sent), 3 stopped (key refused, safety limit), 130 interrupted (--resume continues)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bulkdelete",
+        description="Delete large numbers of orq.ai identities safely, at the pace the API "
+        "allows, and leave a report an auditor can trust.",
+    )
+    parser.add_argument("--version", action="version", version=f"bulkdelete {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="delete every ID in a file or stdin",
+        description="Delete every distinct ID in INPUT through DELETE /v2/identities/{id}, "
+        "recording each ID's outcome (deleted, not_found, failed, invalid) in a report.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_arguments(run)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve a local orq.ai Identities API for rehearsals and tests",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    from bulkdelete.emulator.cli import add_emulator_arguments
+
+    add_emulator_arguments(emulator)
+
+    commands.add_parser(
+        "demo",
+        help="purge samples/purge.csv against a bundled emulator, to see how it works",
+        description="Start the emulator in-process, seeded, and purge the bundled sample list "
+        "against it: progress, the summary, and where the report went.",
+    )
+    return parser
+
+
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("input", metavar="INPUT", help="a .csv, .txt or .jsonl file, or - for stdin")
+
+    reading = run.add_argument_group("input")
+    reading.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="input format when the extension does not tell (default: by extension; txt for stdin)",
+    )
+    reading.add_argument(
+        "--column",
+        metavar="NAME",
+        help="CSV column / JSONL field holding the ID (default: the first of id, identity_id, "
+        "_id, external_id; else the only column)",
+    )
+
+    api = run.add_argument_group("API")
+    api.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=os.environ.get("ORQ_BASE_URL", DEFAULT_BASE_URL),
+        help=f"API root (env ORQ_BASE_URL; default {DEFAULT_BASE_URL})",
+    )
+    api.add_argument(
+        "--api-key-file",
+        metavar="PATH",
+        help="read the API key from this file (default: env ORQ_API_KEY)",
+    )
+
+    pace = run.add_argument_group("pace and patience")
+    pace.add_argument(
+        "--rate",
+        default="20/min",
+        help="ceiling on requests: N/s, N/min or N/h, never exceeded in any rolling window "
+        "(default 20/min)",
+    )
+    pace.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="requests in flight at most (default 4)",
+    )
+    pace.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default 30)"
+    )
+    pace.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="attempts per ID before it is failed (default 5)",
+    )
+    pace.add_argument(
+        "--max-retry-after",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="stop (exit 3) rather than wait longer than this when the API says Retry-After "
+        "(default 300)",
+    )
+
+    record = run.add_argument_group("report")
+    record.add_argument(
+        "--report",
+        metavar="PATH",
+        help="where the report goes, .csv or .jsonl (default bulkdelete-report-<UTC time>.csv); "
+        "the summary goes to PATH.summary.json",
+    )
+    record.add_argument(
+        "--resume", action="store_true", help="continue the job recorded in --report"
+    )
+
+    safety = run.add_argument_group("safety")
+    safety.add_argument(
+        "--dry-run", action="store_true", help="read and check everything, send no DELETE"
+    )
+    safety.add_argument(
+        "--max-deletes",
+        type=int,
+        metavar="N",
+        help="refuse to start (exit 3) if there are more than N IDs to delete",
+    )
+    safety.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    output = run.add_argument_group("output")
+    output.add_argument("--quiet", action="store_true", help="no progress display")
+    output.add_argument("-v", "--verbose", action="store_true", help="also log each retry")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bulkdelete`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        if args.command == "run":
+            return _run_command(args, console)
+        if args.command == "emulator":
+            from bulkdelete.emulator.cli import run_emulator_command
+
+            return run_emulator_command(args)
+        if args.command == "demo":
+            from bulkdelete.demo import run_demo
+
+            return run_demo(console)
+    except BulkDeleteError as exc:
+        console.print(f"bulkdelete: error: {exc}", highlight=False, markup=False)
+        return exc.exit_code
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_USAGE
+
+
+def read_api_key(path: str | None) -> str:
+    """The API key from ``--api-key-file`` or env ``ORQ_API_KEY`` ('' when neither is set)."""
+    if path is None:
+        return os.environ.get("ORQ_API_KEY", "").strip()
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read --api-key-file {path}: {reason}") from None
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Build and check the settings from the parsed options, before any I/O."""
+    rate = Rate.parse(args.rate)
+    if rate.auto:
+        raise UsageError(
+            "--rate auto is not available yet; give the plan's quota, e.g. --rate 100/min"
+        )
+    return Settings(
+        api_key="" if args.dry_run else read_api_key(args.api_key_file),
+        base_url=args.base_url,
+        rate=rate,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        max_attempts=args.max_attempts,
+        max_retry_after=args.max_retry_after,
+        dry_run=args.dry_run,
+    ).checked()
+
+
+def default_report_path() -> str:
+    return f"bulkdelete-report-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.csv"
+
+
+def check_report_path(path: str, *, resume: bool) -> None:
+    """Refuse a report path that is unusable, or that would overwrite an earlier run's work."""
+    report_format(path)
+    target = Path(path)
+    if resume:
+        raise UsageError(
+            "--resume is not available yet; to retry failures, pass only the failed IDs with "
+            "a new --report"
+        )
+    if target.exists() and (target.is_dir() or target.stat().st_size > 0):
+        raise UsageError(
+            f"report {path} already exists and is not empty: pass --resume to continue that "
+            "job, or choose another --report path"
+        )
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write the report in {parent}: not a writable directory")
+
+
+def _run_command(args: argparse.Namespace, console: Console) -> int:
+    setup_logging(console, verbose=args.verbose)
+    settings = settings_from(args)
+    report_path = args.report or default_report_path()
+    if args.max_deletes is not None and args.max_deletes < 0:
+        raise UsageError("--max-deletes must be 0 or more")
+    if not settings.dry_run:
+        check_report_path(report_path, resume=args.resume)
+    source = open_input(args.input, args.format, args.column)
+    with source:
+        if settings.dry_run or args.max_deletes is not None:
+            if source.path == "-" and not settings.dry_run:
+                raise UsageError(
+                    "--max-deletes needs to count the IDs before the first DELETE: give the "
+                    "input as a file rather than stdin"
+                )
+            plan = IdFilter()
+            for _ in plan.entries(source.records()):
+                pass
+            to_delete = plan.counts.distinct - plan.counts.invalid
+            if settings.dry_run:
+                _print_plan(console, args.input, settings, plan, source.sha256)
+                return EXIT_OK
+            if to_delete > args.max_deletes:
+                console.print(
+                    f"bulkdelete: stopped: {to_delete:,} IDs to delete, more than "
+                    f"--max-deletes {args.max_deletes:,}; nothing was sent",
+                    highlight=False,
+                )
+                return EXIT_STOPPED
+            source.close()
+            source = open_input(args.input, args.format, args.column)
+        report = FileReport(report_path)
+        run = Run(summary=Summary(report=report_path), id_filter=IdFilter())
+        display = LiveDisplay(console) if not args.quiet else None
+        try:
+            code = anyio.run(_purge, source, settings, report, run, display, backend="asyncio")
+        except BulkDeleteError as exc:
+            console.print(f"bulkdelete: stopped: {exc}", highlight=False, markup=False)
+            code = exc.exit_code
+            run.summary.stopped = str(exc)
+        finally:
+            report.close()
+            run.summary.input_sha256 = source.sha256
+            run.summary.write(summary_path(report_path))
+        _print_summary(console, run, report_path)
+        return code
+
+
+async def _purge(
+    source: InputSource,
+    settings: Settings,
+    report: FileReport,
+    run: Run,
+    display: LiveDisplay | None,
+) -> int:
+    records = source.records()
+    if display is None:
+        summary = await run_job(records, settings, report, run, handle_signals=True)
+    else:
+        with display:
+            async with anyio.create_task_group() as group:
+                group.start_soon(display.follow, run)
+                summary = await run_job(records, settings, report, run, handle_signals=True)
+                group.cancel_scope.cancel()
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return summary.exit_code
+
+
+def _print_plan(
+    console: Console, input_path: str, settings: Settings, plan: IdFilter, sha256: str | None
+) -> None:
+    counts = plan.counts
+    to_delete = counts.distinct - counts.invalid
+    per_second = settings.rate.per_second
+    lines = [
+        f"dry run: nothing was sent to {settings.base_url}",
+        f"  input          {input_path} ({counts.input_lines:,} IDs read"
+        + (f", sha256 {sha256[:12]}…)" if sha256 else ")"),
+        f"  to delete      {to_delete:,} distinct IDs",
+        f"  duplicates     {counts.duplicates:,}",
+        f"  invalid        {counts.invalid:,} (never sent)",
+        f"  pace           {settings.rate} ({format_pace(per_second)})",
+        f"  would take     about {_hours(to_delete / per_second)} at that pace",
+    ]
+    console.print("\n".join(lines), highlight=False, markup=False)
+
+
+def _hours(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def _print_summary(console: Console, run: Run, report_path: str) -> None:
+    summary = run.summary
+    lines = [
+        f"bulkdelete: {outcome_counts(summary)} · duplicates {summary.duplicates:,}",
+        f"bulkdelete: report {report_path} (summary in {summary_path(report_path)})",
+    ]
+    if summary.interrupted or summary.stopped:
+        lines.append(
+            f"bulkdelete: {summary.not_attempted:,} ID(s) read but not finished; continue with "
+            f"the same command plus --resume --report {report_path}"
+        )
+    console.print("\n".join(lines), highlight=False, markup=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""Sending deletes: one ``DELETE /v2/identities/{id}`` with retries, turned into an outcome.
+
+This is the one boundary where aiohttp's errors become the project's: a timeout or a dropped
+connection is a retry and, in the end, a ``failed`` row; a 401 or 403 is an :class:`AuthError`
+that stops the run.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from datetime import UTC, datetime
+from types import TracebackType
+from urllib.parse import quote
+
+import aiohttp
+import anyio
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from bulkdelete._version import __version__
+from bulkdelete.errors import AuthError, RunStopped
+from bulkdelete.outcome import Outcome, Result, utc_now
+from bulkdelete.pacing import Pacer
+from bulkdelete.settings import Settings
+
+log = logging.getLogger("bulkdelete")
+
+USER_AGENT = f"bulkdelete/{__version__} aiohttp/{aiohttp.__version__}"
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+_EPOCH_THRESHOLD = 1_000_000_000  # a reset header this large is a Unix time, not a delay
+
+
+def identity_url(base_url: str, identity_id: str) -> URL:
+    """The URL that deletes exactly ``identity_id``: the ID as one percent-encoded segment.
+
+    ``quote(..., safe="")`` encodes ``/ ? # %`` and everything else outside the unreserved set,
+    and ``encoded=True`` stops yarl from decoding or re-encoding it afterwards.
+    """
+    return URL(f"{base_url}/v2/identities/{quote(identity_id, safe='')}", encoded=True)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def parse_reset(value: str | None) -> float | None:
+    """Seconds until the window frees a slot, from ``X-RateLimit-Reset`` (delay or Unix time)."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if number > _EPOCH_THRESHOLD:
+        number -= time.time()
+    return max(0.0, number)
+
+
+def body_message(body: bytes, limit: int = 200) -> str:
+    """The API's own words from an error body (``message`` or ``error``), else the raw text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("message", "error", "detail"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                text = value
+                break
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a transport error, without the request's headers."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection closed by the server before it answered"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect: {exc.os_error.strerror or exc.os_error}"
+    name = type(exc).__name__
+    detail = str(exc).strip()
+    return f"{name}: {detail}" if detail else name
+
+
+class DeleteClient:
+    """Deletes one ID at a time, as many at once as the caller runs, at the pacer's pace.
+
+    Use as an async context manager: it owns one aiohttp session whose connection pool is
+    sized to ``settings.concurrency`` and kept alive between requests.
+    """
+
+    def __init__(self, settings: Settings, pacer: Pacer, *, rng: random.Random | None = None):
+        self._settings = settings
+        self._pacer = pacer
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+        self._timeout_text = f"timed out after {settings.timeout:g} s"
+
+    async def __aenter__(self) -> DeleteClient:
+        settings = self._settings
+        connector = aiohttp.TCPConnector(
+            limit=settings.concurrency, limit_per_host=settings.concurrency, ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=settings.timeout),
+            headers={
+                "Authorization": f"Bearer {settings.api_key}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            with anyio.CancelScope(shield=True):
+                await self._session.close()
+            self._session = None
+
+    def _redact(self, text: str) -> str:
+        key = self._settings.api_key
+        return text.replace(key, "[redacted]") if key and key in text else text
+
+    async def delete(self, identity_id: str) -> Result:
+        """Delete one identity; return its outcome.
+
+        Raises only what stops the whole run: :class:`AuthError`, :class:`RunStopped`, and
+        :class:`PacerClosed` when the run is stopping before this ID could be finished.
+        """
+        session = self._session
+        if session is None:
+            raise RuntimeError("DeleteClient must be used as 'async with DeleteClient(...)'")
+        settings = self._settings
+        pacer = self._pacer
+        url = identity_url(settings.base_url, identity_id)
+        trouble = ""  # what went wrong on an earlier attempt: that attempt may have deleted it
+        status: int | None = None
+        request_id = ""
+        for attempt in range(1, settings.max_attempts + 1):
+            await pacer.acquire()
+            try:
+                async with session.delete(url, allow_redirects=False) as response:
+                    status = response.status
+                    body = await response.read()
+                    headers = response.headers
+            except TimeoutError:
+                status, error = None, self._timeout_text
+            except aiohttp.ClientError as exc:
+                status, error = None, self._redact(describe(exc))
+            else:
+                request_id = headers.get("x-request-id", "")
+                if status == 200 or status == 204:
+                    pacer.succeeded()
+                    self._watch_remaining(headers)
+                    return Result(
+                        identity_id, Outcome.DELETED, status, attempt, "", request_id, utc_now()
+                    )
+                if status == 404:
+                    pacer.succeeded()
+                    self._watch_remaining(headers)
+                    note = (
+                        f"earlier attempt: {trouble}; it may have deleted the identity"
+                        if trouble
+                        else ""
+                    )
+                    return Result(
+                        identity_id,
+                        Outcome.NOT_FOUND,
+                        status,
+                        attempt,
+                        note,
+                        request_id,
+                        utc_now(),
+                    )
+                message = self._redact(body_message(body))
+                if status in (401, 403):
+                    raise AuthError(
+                        f"the API refused the key (HTTP {status}: {message or 'no message'}); "
+                        "check ORQ_API_KEY or --api-key-file. Nothing more was sent"
+                    )
+                error = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+                if status not in RETRYABLE_STATUSES:
+                    return Result(
+                        identity_id,
+                        Outcome.FAILED,
+                        status,
+                        attempt,
+                        error,
+                        request_id,
+                        utc_now(),
+                    )
+                if self._obey_retry_after(status, headers, attempt):
+                    trouble = error
+                    continue  # the pacer holds every worker until the API is ready
+            trouble = error
+            if attempt < settings.max_attempts:
+                await pacer.sleep(self._backoff(attempt))
+        return Result(
+            identity_id,
+            Outcome.FAILED,
+            status,
+            settings.max_attempts,
+            trouble,
+            request_id,
+            utc_now(),
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        settings = self._settings
+        ceiling = min(settings.backoff_cap, settings.backoff_base * 2 ** (attempt - 1))
+        return self._rng.uniform(0, ceiling)
+
+    def _obey_retry_after(self, status: int, headers: CIMultiDictProxy[str], attempt: int) -> bool:
+        """Pause every worker after a 429 (or a 503 that says when to come back).
+
+        Returns True when the pause stands in for this worker's own backoff.
+        """
+        delay = parse_retry_after(headers.get("Retry-After"))
+        if status != 429 and delay is None:
+            return False
+        if delay is None:
+            delay = self._backoff(attempt) + 1.0
+        if delay > self._settings.max_retry_after:
+            raise RunStopped(
+                f"the API asked to wait {delay:.0f} s (HTTP {status}, Retry-After), more than "
+                f"--max-retry-after {self._settings.max_retry_after:g} s; stopped. "
+                "Resume later with --resume"
+            )
+        pacer = self._pacer
+        was_paused = pacer.paused_for() > 0
+        pacer.pause_until(time.monotonic() + delay)
+        if not was_paused:
+            slowed = status == 429 and pacer.slow_down()
+            log.warning(
+                "HTTP %d: pausing every worker for %.1f s%s",
+                status,
+                delay,
+                f", then going on at {pacer.per_second:.3g}/s" if slowed else "",
+            )
+        return True
+
+    def _watch_remaining(self, headers: CIMultiDictProxy[str]) -> None:
+        """Pause before the wall when the API says the window is used up."""
+        if headers.get("X-RateLimit-Remaining") != "0":
+            return
+        wait = parse_reset(headers.get("X-RateLimit-Reset"))
+        if wait:
+            self._pacer.hold_until(time.monotonic() + min(wait, self._settings.max_retry_after))

@@ -1,0 +1,262 @@
+"""Pacing: when each request may leave.
+
+The orq.ai API counts requests in a *rolling* 60-second window. A pace of N per period must
+therefore never put N+1 requests into any window of that period, not even at start-up. Three
+mechanisms share that job:
+
+- an ``aiolimiter.AsyncLimiter(1, interval)`` spaces requests evenly. Its bucket holds a single
+  request, so it never releases a burst (``AsyncLimiter(N, period)`` would let N out at once);
+- a log of the last N send times makes the window guarantee exact even when the event loop
+  wakes a task late and two requests end up closer than the interval;
+- a shared pause (``pause_until``) holds *every* worker after a 429 or a ``Retry-After``.
+
+The pace adapts: a 429 halves it, and each success wins a little back, up to the ceiling that
+``--rate`` set (additive increase, multiplicative decrease).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import anyio
+from aiolimiter import AsyncLimiter
+
+from bulkdelete.errors import UsageError
+
+_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([a-z]+)\s*$")
+
+# A log of send times costs memory per slot; past this many per window the even spacing alone
+# is what keeps the pace (such a rate is meant not to bind: a benchmark, a local server).
+_MAX_LOGGED = 100_000
+
+# Requests arrive at the server with a little jitter, so the pace keeps a small margin inside
+# the limit: 0.3% of the period plus 2 ms (utilisation stays above 99%).
+_MARGIN_SHARE = 0.003
+_MARGIN_FIXED = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A ceiling of ``count`` requests in any window of ``period`` seconds, or ``auto``."""
+
+    count: int
+    period: float
+    auto: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """Parse ``N/s``, ``N/min``, ``N/h`` (also ``N/10s``, ``N/second``...) or ``auto``."""
+        if text.strip().lower() == "auto":
+            return cls(count=1, period=1.0, auto=True)
+        match = _RATE_RE.match(text.lower())
+        unit = _UNITS.get(match.group(3)) if match else None
+        if match is None or unit is None:
+            raise UsageError(
+                f"--rate {text!r} is not a rate: write N/s, N/min or N/h (e.g. 100/min), or auto"
+            )
+        count = int(match.group(1))
+        multiple = float(match.group(2)) if match.group(2) else 1.0
+        if count < 1 or multiple <= 0:
+            raise UsageError(
+                f"--rate {text!r} must allow at least one request in a positive period"
+            )
+        return cls(count=count, period=multiple * unit)
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.period
+
+    def __str__(self) -> str:
+        if self.auto:
+            return "auto"
+        for name, seconds in (("s", 1.0), ("min", 60.0), ("h", 3600.0)):
+            if self.period == seconds:
+                return f"{self.count}/{name}"
+        return f"{self.count}/{self.period:g}s"
+
+
+def format_pace(per_second: float) -> str:
+    """A pace in the unit a person reads most easily: 2.5/s, 40/min, 90/h."""
+    if per_second >= 1:
+        return f"{per_second:.3g}/s"
+    if per_second * 60 >= 1:
+        return f"{per_second * 60:.3g}/min"
+    return f"{per_second * 3600:.3g}/h"
+
+
+class PacerClosed(Exception):
+    """The run is stopping: no further request may leave."""
+
+
+class Pacer:
+    """Hands out send slots: evenly spaced, never more than the ceiling in any window.
+
+    Every request, retries included, calls :meth:`acquire` right before it is sent.
+    """
+
+    __slots__ = (
+        "_ceiling",
+        "_closed",
+        "_floor",
+        "_limiter",
+        "_log",
+        "_margin",
+        "_paused_until",
+        "_per_second",
+        "_step",
+        "_waiting",
+        "_window",
+        "pauses",
+        "slowdowns",
+    )
+
+    def __init__(self, rate: Rate, *, start: float | None = None) -> None:
+        if rate.auto:
+            raise UsageError("Pacer needs a fixed rate; resolve --rate auto first")
+        self._window = rate.period
+        self._margin = rate.period * _MARGIN_SHARE + _MARGIN_FIXED
+        self._ceiling = rate.count / (rate.period + self._margin)
+        self._floor = min(self._ceiling, 1.0 / 60.0)
+        self._step = self._ceiling / max(rate.count, 20)
+        self._log: deque[float] | None = (
+            deque(maxlen=rate.count) if rate.count <= _MAX_LOGGED else None
+        )
+        self._per_second = self._ceiling if start is None else min(start, self._ceiling)
+        self._limiter = AsyncLimiter(1, 1.0 / self._per_second)
+        self._paused_until = 0.0
+        self._closed = False
+        self._waiting: set[anyio.CancelScope] = set()
+        self.pauses = 0
+        self.slowdowns = 0
+
+    @property
+    def per_second(self) -> float:
+        """The pace in force now, in requests per second."""
+        return self._per_second
+
+    @property
+    def ceiling(self) -> float:
+        """The fastest pace this pacer will ever use, in requests per second."""
+        return self._ceiling
+
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0 when not paused)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
+    async def acquire(self) -> None:
+        """Wait until one more request may leave, then count it as sent.
+
+        Raises :class:`PacerClosed` once :meth:`close` was called: nothing more may leave.
+        """
+        if self._closed:
+            raise PacerClosed
+        with anyio.CancelScope() as scope:
+            self._waiting.add(scope)
+            try:
+                await self._wait_for_slot()
+                return
+            finally:
+                self._waiting.discard(scope)
+        raise PacerClosed
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep (a retry's backoff), unless :meth:`close` ends the wait early."""
+        if self._closed:
+            raise PacerClosed
+        with anyio.CancelScope() as scope:
+            self._waiting.add(scope)
+            try:
+                await anyio.sleep(seconds)
+                return
+            finally:
+                self._waiting.discard(scope)
+        raise PacerClosed
+
+    def close(self) -> None:
+        """Let no further request leave; wake every waiting worker with PacerClosed."""
+        self._closed = True
+        for scope in self._waiting:
+            scope.cancel()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def _wait_for_slot(self) -> None:
+        while True:
+            limiter = self._limiter
+            await limiter.acquire()
+            if limiter is not self._limiter:
+                continue  # the pace changed while this task waited: queue at the new pace
+            now = time.monotonic()
+            if now < self._paused_until:
+                await anyio.sleep(self._paused_until - now)
+                continue  # re-queue so that workers leave a pause one by one, not together
+            log = self._log
+            if log is not None and len(log) == log.maxlen:
+                opens = log[0] + self._window + self._margin
+                while now < opens:
+                    await anyio.sleep(opens - now)
+                    now = time.monotonic()
+                    opens = log[0] + self._window + self._margin
+                log.append(now)
+            return
+
+    def pause_until(self, deadline: float) -> bool:
+        """Hold every worker until ``deadline`` (``time.monotonic()``); True if that is news."""
+        if deadline <= self._paused_until:
+            return False
+        self._paused_until = deadline
+        self.pauses += 1
+        return True
+
+    def hold_until(self, deadline: float) -> None:
+        """Like :meth:`pause_until`, but quietly: the API said its window is full for now."""
+        self._paused_until = max(self._paused_until, deadline)
+
+    def slow_down(self) -> bool:
+        """Halve the pace (after a 429); True if the pace changed."""
+        slower = max(self._floor, self._per_second / 2)
+        if slower >= self._per_second:
+            return False
+        self.slowdowns += 1
+        self._set(slower)
+        return True
+
+    def succeeded(self) -> None:
+        """Win back a little pace after a success, up to the ceiling."""
+        if self._per_second < self._ceiling:
+            faster = min(self._ceiling, self._per_second + self._step)
+            # A new limiter per success would cost more than it paces; move in steps of 5%.
+            if faster >= self._ceiling or faster >= self._limiter_rate() * 1.05:
+                self._set(faster)
+            else:
+                self._per_second = faster
+
+    def _limiter_rate(self) -> float:
+        return 1.0 / self._limiter.time_period
+
+    def _set(self, per_second: float) -> None:
+        self._per_second = per_second
+        self._limiter = AsyncLimiter(1, 1.0 / per_second)
+
+
+def seconds_for(count: int, per_second: float) -> float:
+    """How long ``count`` requests take at ``per_second``."""
+    if count <= 0:
+        return 0.0
+    return math.inf if per_second <= 0 else count / per_second

@@ -1,0 +1,237 @@
+"""Recording results: the report (one row per distinct ID, written as it happens) and its summary.
+
+A report is ``.csv`` or ``.jsonl``, chosen by the path's extension, with the columns of
+:data:`COLUMNS`. Each row is flushed to the operating system as it is written, so a killed
+process loses nothing that was written; :meth:`FileReport.sync` makes it durable on disk.
+Beside the report, ``<report>.summary.json`` holds the counts of the whole job.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from bulkdelete.errors import UsageError
+from bulkdelete.outcome import Outcome, Result
+
+COLUMNS = ("id", "outcome", "http_status", "attempts", "error", "request_id", "finished_at")
+REPORT_FORMATS = (".csv", ".jsonl")
+
+
+class ReportSink(Protocol):
+    """Where results go. The pipeline calls ``write`` once per distinct ID."""
+
+    def write(self, result: Result) -> None: ...
+
+
+class MemoryReport:
+    """Keeps results in a list: for library users and tests that want them in hand."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+
+    def write(self, result: Result) -> None:
+        self.results.append(result)
+
+
+def report_format(path: str | os.PathLike[str]) -> str:
+    """``.csv`` or ``.jsonl`` from the report path, else a UsageError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise UsageError(f"--report {os.fspath(path)!r} must end in .csv or .jsonl")
+    return suffix
+
+
+def summary_path(report_path: str | os.PathLike[str]) -> Path:
+    """Where the summary of ``report_path`` lives: ``<report>.summary.json``."""
+    return Path(f"{os.fspath(report_path)}.summary.json")
+
+
+class FileReport:
+    """Appends rows to a ``.csv`` or ``.jsonl`` report, flushing each one.
+
+    The file is created on the first row, so a run refused before any work leaves no file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._format = report_format(path)
+        self._file: IO[str] | None = None
+        self._csv: csv.DictWriter[str] | None = None
+        self._dirty = False
+
+    def write(self, result: Result) -> None:
+        file = self._file or self._open()
+        if self._csv is not None:
+            self._csv.writerow(_row(result))
+        else:
+            file.write(json.dumps(_row(result), ensure_ascii=False) + "\n")
+        file.flush()
+        self._dirty = True
+
+    def sync(self) -> None:
+        """Make every row written so far durable on disk (fsync)."""
+        if self._file is not None and self._dirty:
+            self._dirty = False
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self.sync()
+            self._file.close()
+            self._file = None
+
+    def _open(self) -> IO[str]:
+        empty = not self.path.exists() or self.path.stat().st_size == 0
+        # newline="" lets csv write its own CRLF, and keeps CR/LF inside a quoted ID intact.
+        file = self.path.open("a", encoding="utf-8", newline="")
+        if self._format == ".csv":
+            self._csv = csv.DictWriter(file, fieldnames=COLUMNS)
+            if empty:
+                self._csv.writeheader()
+        self._file = file
+        return file
+
+
+def _row(result: Result) -> dict[str, object]:
+    return {
+        "id": result.id,
+        "outcome": result.outcome.value,
+        "http_status": "" if result.http_status is None else result.http_status,
+        "attempts": result.attempts,
+        "error": result.error,
+        "request_id": result.request_id,
+        "finished_at": result.finished_at,
+    }
+
+
+def read_report(path: str | os.PathLike[str]) -> Iterator[Result]:
+    """The rows of a report, in order. A last line cut off by a crash is skipped."""
+    fmt = report_format(path)
+    with Path(path).open(encoding="utf-8", newline="") as file:
+        if fmt == ".csv":
+            yield from _read_csv(file)
+        else:
+            yield from _read_jsonl(file)
+
+
+def _result(row: dict[str, object]) -> Result | None:
+    try:
+        outcome = Outcome(str(row["outcome"]))
+        status = row.get("http_status")
+        attempts = row.get("attempts")
+        return Result(
+            id=str(row["id"]),
+            outcome=outcome,
+            http_status=int(str(status)) if status not in (None, "") else None,
+            attempts=int(str(attempts)) if attempts not in (None, "") else 0,
+            error=str(row.get("error") or ""),
+            request_id=str(row.get("request_id") or ""),
+            finished_at=str(row.get("finished_at") or ""),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def _read_csv(file: IO[str]) -> Iterator[Result]:
+    reader = csv.DictReader(file)
+    if reader.fieldnames is None:
+        return
+    missing = [name for name in ("id", "outcome") if name not in reader.fieldnames]
+    if missing:
+        raise UsageError(f"{file.name} is not a bulkdelete report: no column {missing[0]!r}")
+    for row in reader:
+        # A row cut short by a crash lacks its last columns (csv fills them with None).
+        if row.get("finished_at") is None:
+            continue
+        result = _result(dict(row))
+        if result is not None:
+            yield result
+
+
+def _read_jsonl(file: IO[str]) -> Iterator[Result]:
+    for line in file:
+        if not line.endswith("\n"):
+            break  # the last line was cut off by a crash
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            result = _result(data)
+            if result is not None:
+                yield result
+
+
+@dataclass(slots=True)
+class Summary:
+    """The counts of a run, as written to ``<report>.summary.json``."""
+
+    deleted: int = 0
+    not_found: int = 0
+    failed: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    input_lines: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    base_url: str = ""
+    rate: str = ""
+    version: str = ""
+    input_sha256: str | None = None
+    distinct: int = 0
+    skipped: int = 0
+    not_attempted: int = 0
+    pace_per_second: float = 0.0
+    pauses: int = 0
+    slowdowns: int = 0
+    dry_run: bool = False
+    stopped: str | None = None
+    interrupted: bool = False
+    report: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def count(self, outcome: Outcome) -> None:
+        """Add one result of ``outcome`` to the counts."""
+        if outcome is Outcome.DELETED:
+            self.deleted += 1
+        elif outcome is Outcome.NOT_FOUND:
+            self.not_found += 1
+        elif outcome is Outcome.FAILED:
+            self.failed += 1
+        else:
+            self.invalid += 1
+
+    @property
+    def done(self) -> int:
+        """IDs with a row in the report from this run."""
+        return self.deleted + self.not_found + self.failed + self.invalid
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every ID ended deleted or not_found; 1 when any failed or was invalid."""
+        return 1 if self.failed or self.invalid else 0
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        assert isinstance(extra, dict)
+        data.update(extra)
+        return data
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the summary as JSON, atomically (a crash leaves the old one or the new one)."""
+        target = Path(path)
+        temporary = target.with_name(target.name + ".tmp")
+        with temporary.open("w", encoding="utf-8") as file:
+            json.dump(self.to_dict(), file, indent=2, ensure_ascii=False)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(target)
