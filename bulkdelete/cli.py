@@ -1,4 +1,4 @@
-"""The command line: parse options, build objects, call one coroutine, map the result to an exit code.
+"""The command line: parse options, build objects, call one coroutine, return an exit code.
 
 The library owns the logic; this module only turns options into settings and errors into one
 clear line and an exit code.
@@ -19,10 +19,18 @@ from rich.console import Console
 from bulkdelete._version import __version__
 from bulkdelete.display import LiveDisplay, outcome_counts, setup_logging
 from bulkdelete.errors import BulkDeleteError, UsageError
+from bulkdelete.outcome import utc_now
 from bulkdelete.pacing import Rate, format_pace
 from bulkdelete.pipeline import Run, run_job
 from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
-from bulkdelete.report import FileReport, Summary, report_format, summary_path
+from bulkdelete.report import (
+    FileReport,
+    PriorJob,
+    Summary,
+    load_prior_job,
+    report_format,
+    summary_path,
+)
 from bulkdelete.settings import DEFAULT_BASE_URL, Settings
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -235,12 +243,9 @@ def check_report_path(path: str, *, resume: bool) -> None:
     """Refuse a report path that is unusable, or that would overwrite an earlier run's work."""
     report_format(path)
     target = Path(path)
-    if resume:
-        raise UsageError(
-            "--resume is not available yet; to retry failures, pass only the failed IDs with "
-            "a new --report"
-        )
-    if target.exists() and (target.is_dir() or target.stat().st_size > 0):
+    if target.is_dir():
+        raise UsageError(f"report {path} is a directory; give a file path ending in .csv or .jsonl")
+    if not resume and target.exists() and target.stat().st_size > 0:
         raise UsageError(
             f"report {path} already exists and is not empty: pass --resume to continue that "
             "job, or choose another --report path"
@@ -248,6 +253,39 @@ def check_report_path(path: str, *, resume: bool) -> None:
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise UsageError(f"cannot write the report in {parent}: not a writable directory")
+
+
+def _prior_job(console: Console, report_path: str, settings: Settings) -> PriorJob | None:
+    """The earlier runs' work for --resume; None when the report is new."""
+    target = Path(report_path)
+    if not target.exists() or target.stat().st_size == 0:
+        console.print(
+            f"bulkdelete: --resume: {report_path} does not exist yet; starting the job",
+            highlight=False,
+            markup=False,
+        )
+        return None
+    prior = load_prior_job(report_path)
+    earlier_url = prior.summary.get("base_url")
+    if isinstance(earlier_url, str) and earlier_url and earlier_url != settings.base_url:
+        raise UsageError(
+            f"{report_path} records a job against {earlier_url}, not {settings.base_url}: "
+            "resume with the same --base-url, or start a new report"
+        )
+    if prior.repaired_bytes:
+        console.print(
+            f"bulkdelete: repaired {report_path}: dropped a half-written last row "
+            f"({prior.repaired_bytes} bytes); that ID will be tried again",
+            highlight=False,
+            markup=False,
+        )
+    console.print(
+        f"bulkdelete: resuming: {len(prior.final):,} IDs done, {len(prior.failed):,} failed "
+        "to try again",
+        highlight=False,
+        markup=False,
+    )
+    return prior
 
 
 def _run_command(args: argparse.Namespace, console: Console) -> int:
@@ -282,11 +320,21 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
                 return EXIT_STOPPED
             source.close()
             source = open_input(args.input, args.format, args.column)
+        prior = _prior_job(console, report_path, settings) if args.resume else None
         report = FileReport(report_path)
-        run = Run(summary=Summary(report=report_path), id_filter=IdFilter())
+        run = Run(
+            summary=Summary(report=report_path),
+            id_filter=IdFilter(skip=prior.final if prior else frozenset()),
+        )
         display = LiveDisplay(console) if not args.quiet else None
+        run.summary.started_at = utc_now()
+        run.summary.begin_job(prior)
+        run.summary.base_url = settings.base_url
+        run.summary.extra["state"] = "running"
+        run.summary.write(summary_path(report_path))
         try:
-            code = anyio.run(_purge, source, settings, report, run, display, backend="asyncio")
+            anyio.run(_purge, source, settings, report, run, display, backend="asyncio")
+            code = None
         except BulkDeleteError as exc:
             console.print(f"bulkdelete: stopped: {exc}", highlight=False, markup=False)
             code = exc.exit_code
@@ -294,9 +342,20 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
         finally:
             report.close()
             run.summary.input_sha256 = source.sha256
+            run.summary.extra["state"] = (
+                "interrupted"
+                if run.summary.interrupted
+                else "stopped"
+                if run.summary.stopped
+                else "finished"
+            )
+            if prior is not None:
+                run.summary.end_job(load_prior_job(report_path))
             run.summary.write(summary_path(report_path))
         _print_summary(console, run, report_path)
-        return code
+        if code is not None:
+            return code
+        return EXIT_INTERRUPTED if run.summary.interrupted else run.summary.exit_code
 
 
 async def _purge(
@@ -305,19 +364,16 @@ async def _purge(
     report: FileReport,
     run: Run,
     display: LiveDisplay | None,
-) -> int:
+) -> None:
     records = source.records()
     if display is None:
-        summary = await run_job(records, settings, report, run, handle_signals=True)
-    else:
-        with display:
-            async with anyio.create_task_group() as group:
-                group.start_soon(display.follow, run)
-                summary = await run_job(records, settings, report, run, handle_signals=True)
-                group.cancel_scope.cancel()
-    if summary.interrupted:
-        return EXIT_INTERRUPTED
-    return summary.exit_code
+        await run_job(records, settings, report, run, handle_signals=True)
+        return
+    with display:
+        async with anyio.create_task_group() as group:
+            group.start_soon(display.follow, run)
+            await run_job(records, settings, report, run, handle_signals=True)
+            group.cancel_scope.cancel()
 
 
 def _print_plan(

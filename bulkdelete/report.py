@@ -146,13 +146,16 @@ def _read_csv(file: IO[str]) -> Iterator[Result]:
     missing = [name for name in ("id", "outcome") if name not in reader.fieldnames]
     if missing:
         raise UsageError(f"{file.name} is not a bulkdelete report: no column {missing[0]!r}")
-    for row in reader:
-        # A row cut short by a crash lacks its last columns (csv fills them with None).
-        if row.get("finished_at") is None:
-            continue
-        result = _result(dict(row))
-        if result is not None:
-            yield result
+    try:
+        for row in reader:
+            # A row cut short by a crash lacks its last columns (csv fills them with None).
+            if row.get("finished_at") is None:
+                continue
+            result = _result(dict(row))
+            if result is not None:
+                yield result
+    except csv.Error:
+        return  # a torn quoted field at the very end
 
 
 def _read_jsonl(file: IO[str]) -> Iterator[Result]:
@@ -218,6 +221,23 @@ class Summary:
         """0 when every ID ended deleted or not_found; 1 when any failed or was invalid."""
         return 1 if self.failed or self.invalid else 0
 
+    def begin_job(self, prior: PriorJob | None) -> None:
+        """Number this run within its job; a resumed job keeps its first start."""
+        self.extra["this_run"] = {"started_at": self.started_at}
+        runs = prior.summary.get("runs", 1) if prior else 0
+        self.extra["runs"] = (runs if isinstance(runs, int) else 1) + 1
+        first = prior.summary.get("started_at") if prior else None
+        if isinstance(first, str) and first:
+            self.started_at = first
+
+    def end_job(self, merged: PriorJob) -> None:
+        """Make the counts cover the whole job (last row per ID across runs)."""
+        this_run = self.extra.setdefault("this_run", {})
+        assert isinstance(this_run, dict)
+        for outcome in Outcome:
+            this_run[outcome.value] = getattr(self, outcome.value)
+            setattr(self, outcome.value, merged.counts.get(outcome.value, 0))
+
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         extra = data.pop("extra")
@@ -235,3 +255,69 @@ class Summary:
             file.flush()
             os.fsync(file.fileno())
         temporary.replace(target)
+
+
+@dataclass(slots=True)
+class PriorJob:
+    """What earlier runs of a job left in its report, for ``--resume``."""
+
+    final: set[str] = field(default_factory=set)  # IDs not to try again
+    failed: set[str] = field(default_factory=set)  # IDs to try again
+    counts: dict[str, int] = field(default_factory=dict)  # outcome -> IDs, last row per ID
+    rows: int = 0
+    repaired_bytes: int = 0
+    summary: dict[str, object] = field(default_factory=dict)
+
+
+def repair_report(path: str | os.PathLike[str]) -> int:
+    """Cut a last line that a crash left half-written; return how many bytes were dropped."""
+    target = Path(path)
+    size = target.stat().st_size
+    if size == 0:
+        return 0
+    with target.open("rb+") as file:
+        file.seek(-1, os.SEEK_END)
+        if file.read(1) == b"\n":
+            return 0
+        # Read backwards in blocks until the last newline: the tail after it is the torn row.
+        position = size
+        while position > 0:
+            step = min(65536, position)
+            position -= step
+            file.seek(position)
+            block = file.read(step)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                keep = position + cut + 1
+                break
+        else:
+            keep = 0
+        file.truncate(keep)
+        file.flush()
+        os.fsync(file.fileno())
+    return size - keep
+
+
+def load_prior_job(path: str | os.PathLike[str]) -> PriorJob:
+    """Read a report (repairing a torn last line) and its summary, for ``--resume``."""
+    prior = PriorJob()
+    prior.repaired_bytes = repair_report(path)
+    last: dict[str, Outcome] = {}
+    for result in read_report(path):
+        prior.rows += 1
+        last[result.id] = result.outcome
+    for identity_id, outcome in last.items():
+        prior.counts[outcome.value] = prior.counts.get(outcome.value, 0) + 1
+        if outcome is Outcome.FAILED:
+            prior.failed.add(identity_id)
+        else:
+            prior.final.add(identity_id)
+    sidecar = summary_path(path)
+    if sidecar.exists():
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict):
+            prior.summary = data
+    return prior
