@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,10 +18,11 @@ import anyio
 from rich.console import Console
 
 from bulkdelete._version import __version__
+from bulkdelete.confirm import ask, open_terminal, spool_stdin
 from bulkdelete.display import LiveDisplay, outcome_counts, setup_logging
 from bulkdelete.errors import BulkDeleteError, UsageError
 from bulkdelete.outcome import utc_now
-from bulkdelete.pacing import Rate, format_pace
+from bulkdelete.pacing import Rate, format_duration, format_pace
 from bulkdelete.pipeline import Run, run_job
 from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
 from bulkdelete.report import (
@@ -201,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BulkDeleteError as exc:
         console.print(f"bulkdelete: error: {exc}", highlight=False, markup=False)
         return exc.exit_code
+    except KeyboardInterrupt:
+        console.print("bulkdelete: interrupted", highlight=False)
+        return EXIT_INTERRUPTED
     parser.error(f"unknown command {args.command!r}")
     return EXIT_USAGE
 
@@ -296,66 +301,92 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("--max-deletes must be 0 or more")
     if not settings.dry_run:
         check_report_path(report_path, resume=args.resume)
-    source = open_input(args.input, args.format, args.column)
-    with source:
-        if settings.dry_run or args.max_deletes is not None:
-            if source.path == "-" and not settings.dry_run:
-                raise UsageError(
-                    "--max-deletes needs to count the IDs before the first DELETE: give the "
-                    "input as a file rather than stdin"
-                )
-            plan = IdFilter()
+    confirm = not settings.dry_run and not args.yes
+    terminal = open_terminal() if confirm else None
+    if confirm and terminal is None:
+        raise UsageError(
+            "no terminal to confirm the deletion on: pass --yes to delete without asking"
+        )
+    prior = _prior_job(console, report_path, settings) if args.resume else None
+    skip = prior.final if prior else frozenset[str]()
+    planning = settings.dry_run or confirm or args.max_deletes is not None
+    with ExitStack() as cleanup:
+        if terminal is not None:
+            cleanup.callback(terminal.close)
+        # Counting the IDs reads stdin to its end, so a planned run keeps a copy to run from.
+        spooled = cleanup.enter_context(spool_stdin()) if planning and args.input == "-" else None
+
+        def open_source() -> InputSource:
+            if spooled is not None:
+                spooled.seek(0)
+            return cleanup.enter_context(
+                open_input(args.input, args.format, args.column, stdin=spooled)
+            )
+
+        source = open_source()
+        total: int | None = None
+        if planning:
+            plan = IdFilter(skip=skip)
             for _ in plan.entries(source.records()):
                 pass
+            total = plan.counts.distinct
             to_delete = plan.counts.distinct - plan.counts.invalid
             if settings.dry_run:
                 _print_plan(console, args.input, settings, plan, source.sha256)
                 return EXIT_OK
-            if to_delete > args.max_deletes:
+            if args.max_deletes is not None and to_delete > args.max_deletes:
                 console.print(
                     f"bulkdelete: stopped: {to_delete:,} IDs to delete, more than "
                     f"--max-deletes {args.max_deletes:,}; nothing was sent",
                     highlight=False,
                 )
                 return EXIT_STOPPED
-            source.close()
-            source = open_input(args.input, args.format, args.column)
-        prior = _prior_job(console, report_path, settings) if args.resume else None
+            if terminal is not None and not ask(terminal, to_delete, settings, plan):
+                console.print("bulkdelete: not confirmed; nothing was sent", highlight=False)
+                return EXIT_STOPPED
+            source = open_source()
         report = FileReport(report_path)
-        run = Run(
-            summary=Summary(report=report_path),
-            id_filter=IdFilter(skip=prior.final if prior else frozenset()),
-        )
-        display = LiveDisplay(console) if not args.quiet else None
-        run.summary.started_at = utc_now()
-        run.summary.begin_job(prior)
-        run.summary.base_url = settings.base_url
-        run.summary.extra["state"] = "running"
-        run.summary.write(summary_path(report_path))
-        try:
-            anyio.run(_purge, source, settings, report, run, display, backend="asyncio")
-            code = None
-        except BulkDeleteError as exc:
-            console.print(f"bulkdelete: stopped: {exc}", highlight=False, markup=False)
-            code = exc.exit_code
-            run.summary.stopped = str(exc)
-        finally:
-            report.close()
-            run.summary.input_sha256 = source.sha256
-            run.summary.extra["state"] = (
-                "interrupted"
-                if run.summary.interrupted
-                else "stopped"
-                if run.summary.stopped
-                else "finished"
-            )
-            if prior is not None:
-                run.summary.end_job(load_prior_job(report_path))
-            run.summary.write(summary_path(report_path))
-        _print_summary(console, run, report_path)
-        if code is not None:
-            return code
-        return EXIT_INTERRUPTED if run.summary.interrupted else run.summary.exit_code
+        run = Run(summary=Summary(report=report_path), id_filter=IdFilter(skip=skip), total=total)
+        return _execute(console, args, settings, source, report, run, prior)
+    return EXIT_OK  # pragma: no cover - the with block always returns
+
+
+def _execute(
+    console: Console,
+    args: argparse.Namespace,
+    settings: Settings,
+    source: InputSource,
+    report: FileReport,
+    run: Run,
+    prior: PriorJob | None,
+) -> int:
+    report_path = str(report.path)
+    summary = run.summary
+    summary.started_at = utc_now()
+    summary.begin_job(prior)
+    summary.base_url = settings.base_url
+    summary.extra["state"] = "running"
+    summary.write(summary_path(report_path))
+    display = LiveDisplay(console) if not args.quiet else None
+    code: int | None = None
+    try:
+        anyio.run(_purge, source, settings, report, run, display, backend="asyncio")
+    except BulkDeleteError as exc:
+        console.print(f"bulkdelete: stopped: {exc}", highlight=False, markup=False)
+        code = exc.exit_code
+        summary.stopped = str(exc)
+    finally:
+        report.close()
+        summary.input_sha256 = source.sha256
+        state = "interrupted" if summary.interrupted else "stopped" if summary.stopped else "done"
+        summary.extra["state"] = state
+        if prior is not None:
+            summary.end_job(load_prior_job(report_path))
+        summary.write(summary_path(report_path))
+    _print_summary(console, run, report_path)
+    if code is not None:
+        return code
+    return EXIT_INTERRUPTED if summary.interrupted else summary.exit_code
 
 
 async def _purge(
@@ -390,18 +421,9 @@ def _print_plan(
         f"  duplicates     {counts.duplicates:,}",
         f"  invalid        {counts.invalid:,} (never sent)",
         f"  pace           {settings.rate} ({format_pace(per_second)})",
-        f"  would take     about {_hours(to_delete / per_second)} at that pace",
+        f"  would take     about {format_duration(to_delete / per_second)} at that pace",
     ]
     console.print("\n".join(lines), highlight=False, markup=False)
-
-
-def _hours(seconds: float) -> str:
-    minutes = seconds / 60
-    if minutes < 1:
-        return f"{seconds:.0f} s"
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    return f"{minutes / 60:.1f} h"
 
 
 def _print_summary(console: Console, run: Run, report_path: str) -> None:

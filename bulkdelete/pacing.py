@@ -16,7 +16,6 @@ The pace adapts: a 429 halves it, and each success wins a little back, up to the
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections import deque
@@ -255,8 +254,10 @@ class Pacer:
         self._limiter = AsyncLimiter(1, 1.0 / per_second)
 
 
-def seconds_for(count: int, per_second: float) -> float:
-    """How long ``count`` requests take at ``per_second``."""
-    if count <= 0:
-        return 0.0
-    return math.inf if per_second <= 0 else count / per_second
+def format_duration(seconds: float) -> str:
+    """A duration as a person says it: 40 s, 12 min, 3.5 h."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -68,16 +68,6 @@ def _message(status: int, message: str, headers: dict[str, str]) -> web.Response
     return _json(status, {"message": message}, headers)
 
 
-def _add_window_headers(state: WindowState, headers: dict[str, str]) -> None:
-    headers["X-RateLimit-Limit"] = str(state.limit)
-    headers["X-RateLimit-Remaining"] = str(state.remaining)
-    headers["X-RateLimit-Reset"] = f"{state.reset:.3f}"
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s"
-
-
 class EmulatedApi:
     """One emulator's state (identities, limits, faults, stats) and its request handler."""
 
@@ -157,13 +147,13 @@ class EmulatedApi:
     def add_identities(self, external_ids: Iterable[str]) -> list[str]:
         """Create identities with these ``external_id``s, all or none; return their ``_id``s."""
         wanted = list(external_ids)
-        taken = [e for e in wanted if self.store.get(e) is not None]
-        if taken or len(set(wanted)) != len(wanted):
-            raise DuplicateIdentityError(
-                f"external_id {(taken or wanted)[0]!r} is taken or given twice"
-                if taken
-                else "the same external_id is given twice"
-            )
+        seen: set[str] = set()
+        for external_id in wanted:
+            if external_id in seen or self.store.has_external_id(external_id):
+                raise DuplicateIdentityError(
+                    f"an identity with external_id {external_id!r} exists already or comes twice"
+                )
+            seen.add(external_id)
         return [self.store.add(external_id).id for external_id in wanted]
 
     # -- the request handler -----------------------------------------------------------------
@@ -200,68 +190,88 @@ class EmulatedApi:
         now = time.monotonic()
         self.stats.note_arrival(now)
         fault, delay = self.faults.draw() if self.faults.active else (Fault.NONE, 0.0)
-        route, key, early = self._resolve(method, path, headers)
-        if early is None:
-            early = self._gate(request, now, headers)
-        if early is not None or route is None:
-            if early is not None and self.limit is not None and "X-RateLimit-Limit" not in headers:
-                _add_window_headers(self.limit.peek(now), headers)
-            if delay:
-                await asyncio.sleep(delay)
-            return early
-        if method == "DELETE":
-            self.stats.deletes_by_id[key] += 1
-        if fault is not Fault.NONE:
-            self.stats.faults[fault.value] += 1
-        if fault is Fault.SERVER_ERROR:
-            response: web.Response | None = _message(500, "Internal server error", headers)
-        elif fault is Fault.UNAVAILABLE:
-            response = _message(503, "Service unavailable, try again later", headers)
-        elif fault is Fault.DROP_BEFORE:
-            response = None
+        resolved = self._resolve(method, path, headers)
+        window: WindowState | None = None
+        if isinstance(resolved, web.Response):
+            response: web.Response | None = resolved
         else:
-            response = await self._answer(request, method, route, key, headers)
-            if fault is Fault.DROP_AFTER:
-                response = None
-            elif fault is Fault.SLOW:
-                delay += self.faults.config.slow_delay
+            response, window = self._refuse(request, now, headers)
+            if response is None:
+                route, key = resolved
+                response = await self._play(fault, request, method, route, key, headers)
+                if fault is Fault.SLOW:
+                    delay += self.faults.config.slow_delay
+        if response is not None and self.limit is not None:
+            state = window or self.limit.peek(now)
+            response.headers["X-RateLimit-Limit"] = str(state.limit)
+            response.headers["X-RateLimit-Remaining"] = str(state.remaining)
+            response.headers["X-RateLimit-Reset"] = f"{state.reset:.3f}"
         if delay:
             await asyncio.sleep(delay)
         if response is None and request.transport is not None:
             request.transport.close()
         return response
 
+    async def _play(
+        self,
+        fault: Fault,
+        request: web.BaseRequest,
+        method: str,
+        route: _Route,
+        key: str,
+        headers: dict[str, str],
+    ) -> web.Response | None:
+        """Answer an admitted request, as the fault drawn for it allows (``None``: drop it)."""
+        if method == "DELETE":
+            self.stats.deletes_by_id[key] += 1
+        if fault is Fault.NONE:
+            return await self._answer(request, method, route, key, headers)
+        self.stats.faults[fault.value] += 1
+        if fault is Fault.SERVER_ERROR:
+            return _message(500, "Internal server error", headers)
+        if fault is Fault.UNAVAILABLE:
+            return _message(503, "Service unavailable, try again later", headers)
+        if fault is Fault.DROP_BEFORE:
+            return None
+        response = await self._answer(request, method, route, key, headers)
+        return None if fault is Fault.DROP_AFTER else response
+
     def _resolve(
         self, method: str, path: str, headers: dict[str, str]
-    ) -> tuple[_Route | None, str, web.Response | None]:
+    ) -> tuple[_Route, str] | web.Response:
+        """The route and decoded ID a /v2 path names, or the answer when it names none."""
         if path == COLLECTION_PATH:
             route, key = _Route.COLLECTION, ""
         elif path.startswith(ITEM_PREFIX):
             segment = path[len(ITEM_PREFIX) :]
             if not segment or "/" in segment or segment in (".", ".."):
                 self.stats.stray += 1
-                return None, "", _message(404, f"no route for {method} {path}", headers)
+                return _message(404, f"no route for {method} {path}", headers)
             try:
                 key = unquote(segment, errors="strict")
             except UnicodeDecodeError:
-                return None, "", _message(
+                return _message(
                     400, "the identity ID in the path is not UTF-8 once percent-decoded", headers
                 )
             route = _Route.ITEM
         else:
             self.stats.stray += 1
-            return None, "", _message(404, f"no route for {method} {path}", headers)
+            return _message(404, f"no route for {method} {path}", headers)
         if method not in route.methods:
             headers["Allow"] = ", ".join(route.methods)
-            return None, "", _message(405, f"method {method} is not allowed here", headers)
-        return route, key, None
+            return _message(405, f"method {method} is not allowed here", headers)
+        return route, key
 
-    def _gate(
+    def _refuse(
         self, request: web.BaseRequest, now: float, headers: dict[str, str]
-    ) -> web.Response | None:
+    ) -> tuple[web.Response | None, WindowState | None]:
+        """Refuse the request for an outage, the key or the rolling window, or admit it.
+
+        Returns the refusal (``None`` when admitted) and the window after the admission.
+        """
         if now < self.outage_until:
             self.stats.faults["outage"] += 1
-            return _message(503, "Service unavailable (emulated outage)", headers)
+            return _message(503, "Service unavailable (emulated outage)", headers), None
         authorization = self._authorization
         if authorization is not None:
             sent = request.headers.get("Authorization")
@@ -270,22 +280,24 @@ class EmulatedApi:
                 if scheme.lower() != "bearer" or f"Bearer {token.strip()}" != authorization:
                     headers["WWW-Authenticate"] = "Bearer"
                     reason = "Invalid API key" if sent else "Missing API key"
-                    return _message(401, f"{reason}: send Authorization: Bearer <key>", headers)
+                    refusal = _message(401, f"{reason}: send Authorization: Bearer <key>", headers)
+                    return refusal, None
         limit = self.limit
-        if limit is not None:
-            state = limit.admit(now)
-            _add_window_headers(state, headers)
-            if not state.admitted:
-                self.stats.rate_limited += 1
-                retry_after = max(1, math.ceil(state.reset))
-                headers["Retry-After"] = str(retry_after)
-                return _message(
-                    429,
-                    f"Rate limit exceeded: at most {limit.limit} requests in any "
-                    f"{_seconds(limit.period)}; retry after {retry_after} s",
-                    headers,
-                )
-        return None
+        if limit is None:
+            return None, None
+        state = limit.admit(now)
+        if state.admitted:
+            return None, state
+        self.stats.rate_limited += 1
+        retry_after = max(1, math.ceil(state.reset))
+        headers["Retry-After"] = str(retry_after)
+        refusal = _message(
+            429,
+            f"Rate limit exceeded: at most {limit.limit} requests in any "
+            f"{limit.period:g} s; retry after {retry_after} s",
+            headers,
+        )
+        return refusal, state
 
     async def _answer(
         self, request: web.BaseRequest, method: str, route: _Route, key: str, headers: dict[str, str]
@@ -316,7 +328,6 @@ class EmulatedApi:
                 if isinstance(profile, web.Response):
                     return profile
                 store.update(identity, profile)
-                identity.profile = {k: v for k, v in identity.profile.items() if v is not None}
             return _json(200, {"identity": identity.to_json()}, headers)
         if method == "GET":
             return self._list(request, headers)
@@ -419,18 +430,20 @@ class EmulatedApi:
         return _json(200, {"outage_seconds": seconds}, headers)
 
 
-def _profile(body: Mapping[str, object], headers: dict[str, str]) -> dict[str, object] | web.Response:
+def _profile(
+    body: Mapping[str, object], headers: dict[str, str]
+) -> dict[str, object] | web.Response:
     """The profile fields of a create or update body; ``None`` values mean "remove"."""
     profile: dict[str, object] = {}
     for name, kind in PROFILE_FIELDS.items():
         if name not in body:
             continue
         value = body[name]
-        valid = value is None or (
-            isinstance(value, kind)
-            and (kind is not list or all(isinstance(tag, str) for tag in value))  # type: ignore[attr-defined]
-        )
-        if not valid:
+        if kind is list:
+            valid = isinstance(value, list) and all(isinstance(tag, str) for tag in value)
+        else:
+            valid = isinstance(value, kind)
+        if not (valid or value is None):
             expected = {str: "a string", list: "a list of strings", dict: "a JSON object"}[kind]
             return _message(422, f"{name} must be {expected}", headers)
         profile[name] = value

@@ -188,9 +188,17 @@ class IdentityStore:
             self._dead = 0
         return identity
 
+    def has_external_id(self, external_id: str) -> bool:
+        """Whether a live identity has this ``external_id``."""
+        return external_id in self._by_external_id
+
     def update(self, identity: Identity, profile: Mapping[str, object]) -> None:
-        """Replace the given profile fields of ``identity`` and stamp ``updated``."""
-        identity.profile.update(profile)
+        """Set the given profile fields of ``identity`` (``None`` removes one); stamp ``updated``."""
+        for name, value in profile.items():
+            if value is None:
+                identity.profile.pop(name, None)
+            else:
+                identity.profile[name] = value
         identity.updated = _now_iso()
 
     def page(

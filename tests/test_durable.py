@@ -1,0 +1,156 @@
+"""Durable runs: interrupt, kill, resume; nothing lost and nothing deleted twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bulkdelete.emulator import Emulator, EmulatorConfig, emulator_in_thread
+from bulkdelete.outcome import FINAL_OUTCOMES, Outcome
+from bulkdelete.report import read_report, summary_path
+from tests.conftest import API_KEY, run_cli
+
+COUNT = 120
+CONCURRENCY = 4
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    config = EmulatorConfig(api_key=API_KEY, seed_count=COUNT)
+    with emulator_in_thread(config) as emulator:
+        yield emulator
+
+
+def write_input(workdir: Path) -> Path:
+    path = workdir / "in.txt"
+    ids = [f"user-{n:06d}" for n in range(1, COUNT + 1)]
+    ids += ["..", "user-000001"]  # an invalid ID and a duplicate
+    path.write_text("\n".join(ids) + "\n", encoding="utf-8")
+    return path
+
+
+def start_run(emulator: Emulator, workdir: Path, rate: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORQ_")}
+    env["ORQ_API_KEY"] = API_KEY
+    args = ["run", "in.txt", "--report", "r.csv", "--base-url", emulator.base_url]
+    args += ["--rate", rate, "--concurrency", str(CONCURRENCY), "--yes", "--quiet"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "bulkdelete", *args],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for_rows(path: Path, rows: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") > rows:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the run wrote fewer than {rows} rows in {timeout} s")
+
+
+def resume(emulator: Emulator, workdir: Path) -> subprocess.CompletedProcess[bytes]:
+    args = ["run", "in.txt", "--report", "r.csv", "--base-url", emulator.base_url]
+    return run_cli([*args, "--rate", "500/s", "--resume", "--yes", "--quiet"], cwd=workdir)
+
+
+def check_job_invariants(emulator: Emulator, report: Path, *, in_flight_allowance: int) -> None:
+    rows = list(read_report(report))
+    final = Counter(row.id for row in rows if row.outcome in FINAL_OUTCOMES)
+    expected = {f"user-{n:06d}" for n in range(1, COUNT + 1)} | {".."}
+    assert set(final) == expected, "every distinct input ID has a final row"
+    assert max(final.values()) == 1, "no ID has two final rows"
+    assert emulator.identity_count() == 0
+    repeats = {i: n for i, n in emulator.stats.deletes_by_id.items() if n > 1}
+    assert len(repeats) <= in_flight_allowance, f"deleted twice: {repeats}"
+    # Nothing lost: every identity the emulator deleted is in the report.
+    assert emulator.stats.deleted_ids <= set(final)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_graceful_stop_records_everything_and_resume_finishes(
+    emulator: Emulator, workdir: Path, signum: int
+) -> None:
+    write_input(workdir)
+    process = start_run(emulator, workdir, rate="40/s")
+    wait_for_rows(workdir / "r.csv", 20)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=20)
+
+    assert process.returncode == 130, stderr.decode()
+    assert b"--resume" in stderr
+    recorded = {row.id for row in read_report(workdir / "r.csv")}
+    # Every identity the emulator deleted before the stop is in the report: nothing lost.
+    assert emulator.stats.deleted_ids <= recorded
+    assert emulator.identity_count() > 0, "the stop came before the end"
+    summary = summary_path(workdir / "r.csv").read_text()
+    assert '"interrupted": true' in summary
+
+    done = resume(emulator, workdir)
+    assert done.returncode == 1, done.stderr.decode()  # 1: the invalid ".." stays invalid
+    check_job_invariants(emulator, workdir / "r.csv", in_flight_allowance=0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_at_any_moment_then_resume(emulator: Emulator, workdir: Path, seed: int) -> None:
+    write_input(workdir)
+    process = start_run(emulator, workdir, rate="60/s")
+    wait_for_rows(workdir / "r.csv", 1)
+    time.sleep(random.Random(seed).uniform(0.0, 1.2))
+    process.kill()
+    process.wait(timeout=10)
+
+    done = resume(emulator, workdir)
+    assert done.returncode == 1, done.stderr.decode()
+    check_job_invariants(emulator, workdir / "r.csv", in_flight_allowance=CONCURRENCY)
+    summary = summary_path(workdir / "r.csv").read_text()
+    assert '"runs": 2' in summary
+
+
+def test_torn_last_row_is_repaired(emulator: Emulator, workdir: Path) -> None:
+    write_input(workdir)
+    report = workdir / "r.csv"
+    report.write_text(
+        "id,outcome,http_status,attempts,error,request_id,finished_at\r\n"
+        "user-000001,deleted,204,1,,r1,2026-12-04T10:00:00.000Z\r\n"
+        "user-000002,dele",
+        encoding="utf-8",
+        newline="",
+    )
+    done = resume(emulator, workdir)
+    assert b"repaired" in done.stderr
+    rows = list(read_report(report))
+    assert rows[0].id == "user-000001"
+    assert sum(1 for row in rows if row.id == "user-000002") == 1
+    assert emulator.stats.deletes_by_id["user-000001"] == 0  # skipped: already final
+    assert Outcome.DELETED in {row.outcome for row in rows}
+
+
+def test_resume_refuses_another_base_url(emulator: Emulator, workdir: Path) -> None:
+    write_input(workdir)
+    first = run_cli(
+        ["run", "in.txt", "--report", "r.csv", "--base-url", emulator.base_url, "--rate", "500/s"]
+        + ["--yes", "--quiet"],
+        cwd=workdir,
+    )
+    assert first.returncode == 1, first.stderr.decode()
+    other = emulator.base_url.replace("127.0.0.1", "localhost")
+    done = run_cli(
+        ["run", "in.txt", "--report", "r.csv", "--base-url", other, "--resume", "--yes"],
+        cwd=workdir,
+    )
+    assert done.returncode == 2
+    assert b"same --base-url" in done.stderr
