@@ -7,6 +7,7 @@ clear line and an exit code.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from bulkdelete._version import __version__
 from bulkdelete.confirm import ask, open_terminal, spool_stdin
 from bulkdelete.display import LiveDisplay, outcome_counts, setup_logging
 from bulkdelete.errors import BulkDeleteError, UsageError
-from bulkdelete.outcome import utc_now
+from bulkdelete.outcome import Outcome, utc_now
 from bulkdelete.pacing import Rate, format_duration, format_pace
 from bulkdelete.pipeline import Run, run_job
 from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
@@ -29,6 +30,7 @@ from bulkdelete.report import (
     FileReport,
     PriorJob,
     Summary,
+    last_outcomes,
     load_prior_job,
     report_format,
     summary_path,
@@ -84,6 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
     from bulkdelete.emulator.cli import add_emulator_arguments
 
     add_emulator_arguments(emulator)
+
+    report = commands.add_parser(
+        "report",
+        help="read a report: its summary, or the IDs that still need work",
+        description="Read a report written by 'bulkdelete run' (resumed runs merged: the last "
+        "row per ID is its outcome).",
+        epilog="examples:\n  bulkdelete report summary erasure-report.csv\n"
+        "  bulkdelete report failed erasure-report.csv > retry.txt\n"
+        "  bulkdelete run retry.txt --report retry-report.csv --yes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tools = report.add_subparsers(dest="tool", metavar="TOOL", required=True)
+    summary = tools.add_parser("summary", help="print the counts of the whole job")
+    summary.add_argument("report", metavar="REPORT", help="a .csv or .jsonl report")
+    summary.add_argument("--json", action="store_true", help="print JSON instead of text")
+    failed = tools.add_parser(
+        "failed", help="print the IDs whose last outcome is failed, one a line (for a retry)"
+    )
+    failed.add_argument("report", metavar="REPORT", help="a .csv or .jsonl report")
 
     commands.add_parser(
         "demo",
@@ -192,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run_command(args, console)
+        if args.command == "report":
+            return _report_command(args)
         if args.command == "emulator":
             from bulkdelete.emulator.cli import run_emulator_command
 
@@ -381,7 +404,7 @@ def _execute(
         state = "interrupted" if summary.interrupted else "stopped" if summary.stopped else "done"
         summary.extra["state"] = state
         if prior is not None:
-            summary.end_job(load_prior_job(report_path))
+            summary.end_job(load_prior_job(report_path, repair=False))
         summary.write(summary_path(report_path))
     _print_summary(console, run, report_path)
     if code is not None:
@@ -405,6 +428,39 @@ async def _purge(
             group.start_soon(display.follow, run)
             await run_job(records, settings, report, run, handle_signals=True)
             group.cancel_scope.cancel()
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    path = Path(args.report)
+    report_format(path)
+    if not path.is_file():
+        raise UsageError(f"no report at {path}")
+    last = last_outcomes(path)
+    if args.tool == "failed":
+        for identity_id, outcome in last.items():
+            if outcome is Outcome.FAILED:
+                sys.stdout.write(identity_id + "\n")
+        return EXIT_OK
+    counts = {outcome.value: 0 for outcome in Outcome}
+    for outcome in last.values():
+        counts[outcome.value] += 1
+    data: dict[str, object] = {"report": str(path), "ids": len(last), **counts}
+    sidecar = summary_path(path)
+    if sidecar.is_file():
+        try:
+            earlier = json.loads(sidecar.read_text(encoding="utf-8"))
+        except ValueError:
+            earlier = {}
+        for key in ("runs", "state", "started_at", "finished_at", "base_url", "rate", "duplicates"):
+            if isinstance(earlier, dict) and key in earlier:
+                data[key] = earlier[key]
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        width = max(len(key) for key in data)
+        for key, value in data.items():
+            sys.stdout.write(f"{key:<{width}}  {value}\n")
+    return EXIT_OK
 
 
 def _print_plan(

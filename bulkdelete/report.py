@@ -264,7 +264,6 @@ class PriorJob:
     final: set[str] = field(default_factory=set)  # IDs not to try again
     failed: set[str] = field(default_factory=set)  # IDs to try again
     counts: dict[str, int] = field(default_factory=dict)  # outcome -> IDs, last row per ID
-    rows: int = 0
     repaired_bytes: int = 0
     summary: dict[str, object] = field(default_factory=dict)
 
@@ -298,14 +297,20 @@ def repair_report(path: str | os.PathLike[str]) -> int:
     return size - keep
 
 
-def load_prior_job(path: str | os.PathLike[str]) -> PriorJob:
-    """Read a report (repairing a torn last line) and its summary, for ``--resume``."""
-    prior = PriorJob()
-    prior.repaired_bytes = repair_report(path)
+def last_outcomes(path: str | os.PathLike[str]) -> dict[str, Outcome]:
+    """Each ID's outcome in its last row (a resumed job may hold earlier ``failed`` rows)."""
     last: dict[str, Outcome] = {}
     for result in read_report(path):
-        prior.rows += 1
         last[result.id] = result.outcome
+    return last
+
+
+def load_prior_job(path: str | os.PathLike[str], *, repair: bool = True) -> PriorJob:
+    """Read a report (repairing a torn last line) and its summary, for ``--resume``."""
+    prior = PriorJob()
+    if repair:
+        prior.repaired_bytes = repair_report(path)
+    last = last_outcomes(path)
     for identity_id, outcome in last.items():
         prior.counts[outcome.value] = prior.counts.get(outcome.value, 0) + 1
         if outcome is Outcome.FAILED:

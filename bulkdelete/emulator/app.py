@@ -18,7 +18,6 @@ import enum
 import itertools
 import json
 import math
-import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -44,19 +43,18 @@ ADMIN_PREFIX = "/_emulator/"
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 200
 
-_PATH_OF_TARGET = re.compile(r"[^?#]*").match
 _IDENTITY_NOT_FOUND = b'{"error": "Identity not found"}'
 _EMPTY_OBJECT = b"{}"
 _JSON = "application/json"
 
 
 class _Route(enum.Enum):
-    COLLECTION = ("GET", "POST")
-    ITEM = ("GET", "PATCH", "DELETE")
+    COLLECTION = "collection"
+    ITEM = "item"
 
-    @property
-    def methods(self) -> tuple[str, ...]:
-        return self.value
+
+_METHODS = {_Route.COLLECTION: ("GET", "POST"), _Route.ITEM: ("GET", "PATCH", "DELETE")}
+_EXPECTED: dict[type, str] = {str: "a string", list: "a list of strings", dict: "a JSON object"}
 
 
 def _json(status: int, payload: object, headers: dict[str, str]) -> web.Response:
@@ -162,7 +160,7 @@ class EmulatedApi:
         """Answer one request (aiohttp's low-level handler)."""
         headers = {"x-request-id": f"{self._request_prefix}{next(self._request_numbers)}"}
         target = request.raw_path
-        path = _PATH_OF_TARGET(target).group()
+        path = target.partition("?")[0].partition("#")[0]
         if path.startswith(ADMIN_PREFIX):
             admin_response = self._admin(request, path, headers)
             if admin_response is not None:
@@ -257,8 +255,8 @@ class EmulatedApi:
         else:
             self.stats.stray += 1
             return _message(404, f"no route for {method} {path}", headers)
-        if method not in route.methods:
-            headers["Allow"] = ", ".join(route.methods)
+        if method not in _METHODS[route]:
+            headers["Allow"] = ", ".join(_METHODS[route])
             return _message(405, f"method {method} is not allowed here", headers)
         return route, key
 
@@ -300,7 +298,12 @@ class EmulatedApi:
         return refusal, state
 
     async def _answer(
-        self, request: web.BaseRequest, method: str, route: _Route, key: str, headers: dict[str, str]
+        self,
+        request: web.BaseRequest,
+        method: str,
+        route: _Route,
+        key: str,
+        headers: dict[str, str],
     ) -> web.Response:
         store = self.store
         if route is _Route.ITEM:
@@ -343,9 +346,7 @@ class EmulatedApi:
         else:
             limit = -1
         if not 1 <= limit <= MAX_PAGE_SIZE:
-            return _message(
-                400, f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}", headers
-            )
+            return _message(400, f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}", headers)
         starting_after = query.get("starting_after") or None
         ending_before = query.get("ending_before") or None
         if starting_after is not None and ending_before is not None:
@@ -444,7 +445,6 @@ def _profile(
         else:
             valid = isinstance(value, kind)
         if not (valid or value is None):
-            expected = {str: "a string", list: "a list of strings", dict: "a JSON object"}[kind]
-            return _message(422, f"{name} must be {expected}", headers)
+            return _message(422, f"{name} must be {_EXPECTED[kind]}", headers)
         profile[name] = value
     return profile

@@ -67,5 +67,7 @@ class FaultPlan:
                 fault = Fault.SLOW
         delay = config.latency
         if config.latency_jitter > 0:
-            delay = max(0.0, delay + self._rng.uniform(-config.latency_jitter, config.latency_jitter))
+            delay = max(
+                0.0, delay + self._rng.uniform(-config.latency_jitter, config.latency_jitter)
+            )
         return fault, delay

@@ -77,7 +77,8 @@ class Emulator:
         self._call(lambda: self._api.set_api_key(key))
 
     def set_rate_limit(self, n: int | None, period: float = 60.0) -> None:
-        """Admit at most ``n`` requests in any ``period`` seconds from now on (``None``: no limit)."""
+        """Admit at most ``n`` requests in any ``period`` seconds from now on; ``None``: no
+        limit."""
         self._call(lambda: self._api.set_rate_limit(n, period))
 
     def set_faults(self, faults: FaultConfig) -> None:

@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -193,7 +193,7 @@ class IdentityStore:
         return external_id in self._by_external_id
 
     def update(self, identity: Identity, profile: Mapping[str, object]) -> None:
-        """Set the given profile fields of ``identity`` (``None`` removes one); stamp ``updated``."""
+        """Set the given profile fields (``None`` removes one) and stamp ``updated``."""
         for name, value in profile.items():
             if value is None:
                 identity.profile.pop(name, None)
@@ -217,7 +217,9 @@ class IdentityStore:
         order, by_id = self._order, self._by_id
         found: list[Identity] = []
         if ending_before is None:
-            position = 0 if starting_after is None else bisect_right(order, self._cursor(starting_after))
+            position = (
+                0 if starting_after is None else bisect_right(order, self._cursor(starting_after))
+            )
             while position < len(order) and len(found) <= limit:
                 identity = by_id.get(order[position])
                 if identity is not None:
