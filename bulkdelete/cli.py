@@ -148,8 +148,9 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     pace.add_argument(
         "--rate",
         default="20/min",
-        help="ceiling on requests: N/s, N/min or N/h, never exceeded in any rolling window "
-        "(default 20/min)",
+        help="ceiling on requests: N/s, N/min or N/h, never exceeded in any rolling window; "
+        "the pace also follows the API's rate-limit headers and 429s under it. 'auto' starts "
+        "at 1/s and learns the limit from the API (default 20/min)",
     )
     pace.add_argument(
         "--concurrency",
@@ -247,10 +248,6 @@ def read_api_key(path: str | None) -> str:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Build and check the settings from the parsed options, before any I/O."""
     rate = Rate.parse(args.rate)
-    if rate.auto:
-        raise UsageError(
-            "--rate auto is not available yet; give the plan's quota, e.g. --rate 100/min"
-        )
     return Settings(
         api_key="" if args.dry_run else read_api_key(args.api_key_file),
         base_url=args.base_url,

@@ -131,6 +131,10 @@ class DeleteClient:
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False,
         )
+        # aiohttp silently resends an idempotent request once when a kept-alive connection
+        # drops. A DELETE that may already have worked must be counted as an attempt and its
+        # doubt reported, so every resend is ours. (aiohttp's own test client does the same.)
+        self._session._retry_connection = False
         return self
 
     async def __aexit__(
@@ -178,13 +182,13 @@ class DeleteClient:
                 request_id = headers.get("x-request-id", "")
                 if status == 200 or status == 204:
                     pacer.succeeded()
-                    self._watch_remaining(headers)
+                    self._watch_limits(headers)
                     return Result(
                         identity_id, Outcome.DELETED, status, attempt, "", request_id, utc_now()
                     )
                 if status == 404:
                     pacer.succeeded()
-                    self._watch_remaining(headers)
+                    self._watch_limits(headers)
                     note = (
                         f"earlier attempt: {trouble}; it may have deleted the identity"
                         if trouble
@@ -216,7 +220,9 @@ class DeleteClient:
                         request_id,
                         utc_now(),
                     )
-                if self._obey_retry_after(status, headers, attempt):
+                if status == 429:
+                    pacer.rejected()
+                if self._obey_retry_after(status, headers, attempt, self._watch_limits(headers)):
                     trouble = error
                     continue  # the pacer holds every worker until the API is ready
             trouble = error
@@ -238,14 +244,21 @@ class DeleteClient:
         ceiling = min(settings.backoff_cap, settings.backoff_base * 2 ** (attempt - 1))
         return self._rng.uniform(0, ceiling)
 
-    def _obey_retry_after(self, status: int, headers: CIMultiDictProxy[str], attempt: int) -> bool:
+    def _obey_retry_after(
+        self, status: int, headers: CIMultiDictProxy[str], attempt: int, reset: float | None
+    ) -> bool:
         """Pause every worker after a 429 (or a 503 that says when to come back).
 
-        Returns True when the pause stands in for this worker's own backoff.
+        Returns True when the pause stands in for this worker's own backoff. When the API also
+        sent its rate-limit headers, the pace already follows them (see ``_watch_limits``):
+        the pause lasts until the window frees (``Retry-After`` is whole seconds, the reset
+        more exact) and the pace is not halved.
         """
         delay = parse_retry_after(headers.get("Retry-After"))
         if status != 429 and delay is None:
             return False
+        if status == 429 and reset is not None:
+            delay = reset if delay is None else min(delay, reset)
         if delay is None:
             delay = self._backoff(attempt) + 1.0
         if delay > self._settings.max_retry_after:
@@ -258,19 +271,33 @@ class DeleteClient:
         was_paused = pacer.paused_for() > 0
         pacer.pause_until(time.monotonic() + delay)
         if not was_paused:
-            slowed = status == 429 and pacer.slow_down()
-            log.warning(
-                "HTTP %d: pausing every worker for %.1f s%s",
+            slowed = status == 429 and reset is None and pacer.slow_down()
+            # A pause until the window frees a slot is routine; only a long one is news.
+            log.log(
+                logging.WARNING if delay >= 1 else logging.DEBUG,
+                "HTTP %d: pausing every worker for %.2f s%s",
                 status,
                 delay,
                 f", then going on at {pacer.per_second:.3g}/s" if slowed else "",
             )
         return True
 
-    def _watch_remaining(self, headers: CIMultiDictProxy[str]) -> None:
-        """Pause before the wall when the API says the window is used up."""
-        if headers.get("X-RateLimit-Remaining") != "0":
-            return
-        wait = parse_reset(headers.get("X-RateLimit-Reset"))
-        if wait:
-            self._pacer.hold_until(time.monotonic() + min(wait, self._settings.max_retry_after))
+    def _watch_limits(self, headers: CIMultiDictProxy[str]) -> float | None:
+        """Learn from the rate-limit headers; hold the pace when the window is full.
+
+        Returns the seconds until the window frees a slot, when the headers tell it.
+        """
+        limit = headers.get("X-RateLimit-Limit")
+        if limit is None:
+            return None
+        reset = parse_reset(headers.get("X-RateLimit-Reset"))
+        try:
+            remaining = int(headers.get("X-RateLimit-Remaining", ""))
+            if reset is not None:
+                self._pacer.learn(int(limit), remaining, reset)
+        except ValueError:
+            return reset
+        if remaining <= 0 and reset:
+            wait = min(reset, self._settings.max_retry_after)
+            self._pacer.hold_until(time.monotonic() + wait)
+        return reset

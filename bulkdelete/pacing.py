@@ -18,6 +18,8 @@ The pace adapts: a 429 halves it, and each success wins a little back, up to the
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import time
 from collections import deque
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 import anyio
 
 from bulkdelete.errors import UsageError
+
+_log = logging.getLogger("bulkdelete")
 
 _UNITS = {
     "s": 1.0,
@@ -42,6 +46,11 @@ _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([a-z]+)\s*$")
 # A log of send times costs memory per slot; past this many per window the even spacing alone
 # is what keeps the pace (such a rate is meant not to bind: a benchmark, a local server).
 _MAX_LOGGED = 100_000
+
+# --rate auto starts here (requests per second) and learns the rest.
+_AUTO_START = 1.0
+# Send times kept to learn the API's window from its headers.
+_LEARN_LOG = 10_000
 
 # Requests arrive at the server with a little jitter, so the pace keeps a small margin inside
 # the limit: 0.3% of the period plus 2 ms (utilisation stays above 99%).
@@ -109,45 +118,68 @@ class Pacer:
     """
 
     __slots__ = (
+        "_auto",
         "_ceiling",
         "_closed",
+        "_count",
         "_floor",
         "_full",
         "_held_until",
         "_interval",
+        "_last_sent",
         "_log",
-        "_margin",
         "_next",
         "_paused_until",
         "_per_second",
+        "_period_estimate",
+        "_rejected_at",
+        "_repace",
         "_step",
+        "_user_ceiling",
         "_waiting",
         "_window",
+        "learned_limit",
         "pauses",
         "slowdowns",
     )
 
     def __init__(self, rate: Rate, *, start: float | None = None) -> None:
+        self._auto = rate.auto
         if rate.auto:
-            raise UsageError("Pacer needs a fixed rate; resolve --rate auto first")
-        self._window = rate.period
-        self._margin = rate.period * _MARGIN_SHARE + _MARGIN_FIXED
-        self._ceiling = rate.count / (rate.period + self._margin)
+            # Nothing known yet: start gently, with no ceiling until the API's headers or its
+            # 429s tell the limit.
+            self._count = 0
+            self._window = 60.0
+            self._ceiling = math.inf
+            self._step = _AUTO_START / 10
+            self._per_second = start or _AUTO_START
+            self._log: deque[float] | None = deque(maxlen=_LEARN_LOG)
+        else:
+            self._count = rate.count
+            self._window = rate.period
+            margin = rate.period * _MARGIN_SHARE + _MARGIN_FIXED
+            self._ceiling = rate.count / (rate.period + margin)
+            self._step = self._ceiling / max(rate.count, 20)
+            self._per_second = self._ceiling if start is None else min(start, self._ceiling)
+            self._log = (
+                deque(maxlen=max(rate.count, _LEARN_LOG)) if rate.count <= _MAX_LOGGED else None
+            )
+        self._user_ceiling = self._ceiling
+        self._full = self._window * (1 + _MARGIN_SHARE) + _MARGIN_FIXED
         self._floor = min(self._ceiling, 1.0 / 60.0)
-        self._step = self._ceiling / max(rate.count, 20)
-        self._log: deque[float] | None = (
-            deque(maxlen=rate.count) if rate.count <= _MAX_LOGGED else None
-        )
-        self._per_second = self._ceiling if start is None else min(start, self._ceiling)
         self._interval = 1.0 / self._per_second
-        self._full = self._window + self._margin
+        self._period_estimate = 0.0
+        self._rejected_at = 0.0
         self._next = 0.0
+        self._last_sent = 0.0
+        self._repace: anyio.Event | None = None
         self._paused_until = 0.0
         self._held_until = 0.0
         self._closed = False
         self._waiting: set[anyio.CancelScope] = set()
         self.pauses = 0
         self.slowdowns = 0
+        self.learned_limit: tuple[int, float] | None = None
 
     @property
     def per_second(self) -> float:
@@ -213,12 +245,22 @@ class Pacer:
             elif now < self._held_until:
                 await anyio.sleep(self._held_until - now)
             elif now < slot:
-                await anyio.sleep(slot - now)
-            elif log is not None and len(log) == log.maxlen and now < log[0] + self._full:
-                await anyio.sleep(log[0] + self._full - now)
+                if self._repace is None:
+                    self._repace = anyio.Event()
+                with anyio.move_on_after(slot - now):
+                    await self._repace.wait()
+                    slot = self._reserve()
+            elif (
+                (count := self._count)
+                and log is not None
+                and len(log) >= count
+                and now < log[-count] + self._full
+            ):
+                await anyio.sleep(log[-count] + self._full - now)
             else:
                 if log is not None:
                     log.append(now)
+                self._last_sent = now
                 return
 
     def _reserve(self) -> float:
@@ -246,6 +288,56 @@ class Pacer:
         """
         self._held_until = max(self._held_until, deadline)
 
+    def learn(self, limit: int, remaining: int, reset: float) -> None:
+        """Learn the API's window from its rate-limit headers, and keep the pace under it.
+
+        The API says ``limit`` requests fit in its window, ``limit - remaining`` are in it now,
+        and the oldest leaves in ``reset`` seconds. When those requests are this run's own, the
+        oldest is in the send log, so the window lasts ``now + reset - sent_at(oldest)``.
+        Other traffic in the same workspace only makes that estimate longer: slower, safe.
+        """
+        log = self._log
+        in_window = limit - remaining
+        if log is None or limit < 1 or in_window < 1 or in_window > len(log):
+            return
+        period = time.monotonic() + reset - log[-in_window]
+        if period <= 0:
+            return
+        # A correct sample is never shorter than the window (a request's own travel time only
+        # adds to it); a short one comes from a request the API did not count (a 429). So a
+        # longer sample is believed at once and a shorter one only slowly.
+        # Within a window of a 429 the log holds sends the API did not count: believe only
+        # longer samples then.
+        now = time.monotonic()
+        if now - self._rejected_at < self._period_estimate:
+            estimate = max(period, self._period_estimate)
+        else:
+            estimate = max(period, 0.95 * self._period_estimate + 0.05 * period)
+        self._period_estimate = estimate
+        learned = limit / (estimate * (1 + _MARGIN_SHARE) + _MARGIN_FIXED)
+        ceiling = min(self._user_ceiling, learned)
+        if self._auto or learned < self._user_ceiling:
+            # The API's window is the stricter one: the send log now guards that window.
+            self._count, self._window = limit, estimate
+            self._full = estimate * (1 + _MARGIN_SHARE) + _MARGIN_FIXED
+        if self.learned_limit is None:
+            _log.info(
+                "the API allows %d requests per %.3g s: pacing at up to %s",
+                limit,
+                estimate,
+                format_pace(ceiling),
+            )
+        self.learned_limit = (limit, estimate)
+        self._ceiling = ceiling
+        self._step = ceiling / max(limit, 20)
+        self._floor = min(ceiling, 1.0 / 60.0)
+        if self._per_second > ceiling or self._auto:
+            self._set(ceiling)
+
+    def rejected(self) -> None:
+        """Note a 429: the request it answered did not count in the API's window."""
+        self._rejected_at = time.monotonic()
+
     def slow_down(self) -> bool:
         """Halve the pace (after a 429); True if the pace changed."""
         slower = max(self._floor, self._per_second / 2)
@@ -258,11 +350,20 @@ class Pacer:
     def succeeded(self) -> None:
         """Win back a little pace after a success, up to the ceiling."""
         if self._per_second < self._ceiling:
-            self._set(min(self._ceiling, self._per_second + self._step))
+            step = self._per_second * 0.05 if self._ceiling == math.inf else self._step
+            self._set(min(self._ceiling, self._per_second + step))
 
     def _set(self, per_second: float) -> None:
+        previous = self._interval
         self._per_second = per_second
         self._interval = 1.0 / per_second
+        if abs(self._interval - previous) > 0.1 * previous:
+            # Slots handed out at the old pace are wrong by more than a little (--rate auto's
+            # first second-long slots, say): wake their holders to queue again at the new one.
+            self._next = self._last_sent + self._interval
+            if self._repace is not None:
+                self._repace.set()
+                self._repace = None
 
 
 def format_duration(seconds: float) -> str:

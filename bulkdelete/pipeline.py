@@ -218,22 +218,32 @@ def _take_batch(entries: Iterator[Entry]) -> list[Entry]:
 
 
 class _Feed:
-    """Hands entries to workers one at a time from batches off the stream."""
+    """Hands entries to workers one at a time from batches off the stream.
 
-    __slots__ = ("_buffer", "_receive")
+    One worker at a time waits on the stream; the others wait for the lock and then find the
+    batch it brought in the shared buffer, so a single batch still feeds every worker.
+    """
+
+    __slots__ = ("_buffer", "_ended", "_lock", "_receive")
 
     def __init__(self, receive: ObjectReceiveStream[list[Entry]]) -> None:
         self._receive = receive
         self._buffer: deque[Entry] = deque()
+        self._ended = False
+        self._lock = anyio.Lock()
 
     async def next(self) -> Entry | None:
         buffer = self._buffer
         while not buffer:
-            try:
-                batch = await self._receive.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
+            if self._ended:
                 return None
-            buffer.extend(batch)
+            async with self._lock:
+                if buffer or self._ended:
+                    continue
+                try:
+                    buffer.extend(await self._receive.receive())
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    self._ended = True
         return buffer.popleft()
 
 

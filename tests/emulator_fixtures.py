@@ -21,6 +21,9 @@ from bulkdelete.emulator import Emulator, EmulatorConfig, running_emulator
 SPEC_PATH = Path(__file__).parent / "data" / "orq-identities-openapi.yaml"
 _SPEC_URI = "urn:orq-identities-openapi"
 
+SchemaViolation: type[Exception] = jsonschema.ValidationError
+"""What :func:`validate_response` raises for a body the spec's schema refuses."""
+
 HOSTILE_IDS = ("a/b", "a?x=1", "a#f", "%2F", "50%", "ünï", "with space")
 """External IDs that break clients which do not put an ID into one encoded path segment."""
 
@@ -58,7 +61,8 @@ def _registry() -> referencing.Registry[Any]:
     resource = referencing.Resource.from_contents(
         _spec(), default_specification=referencing.jsonschema.DRAFT202012
     )
-    return referencing.Registry().with_resource(_SPEC_URI, resource)
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource(_SPEC_URI, resource)
+    return registry
 
 
 def schema_properties(name: str) -> set[str]:

@@ -141,9 +141,9 @@ def test_torn_last_row_is_repaired(emulator: Emulator, workdir: Path) -> None:
 
 def test_resume_refuses_another_base_url(emulator: Emulator, workdir: Path) -> None:
     write_input(workdir)
+    args = ["run", "in.txt", "--report", "r.csv", "--base-url", emulator.base_url]
     first = run_cli(
-        ["run", "in.txt", "--report", "r.csv", "--base-url", emulator.base_url, "--rate", "500/s"]
-        + ["--yes", "--quiet"],
+        [*args, "--rate", "500/s", "--yes", "--quiet"],
         cwd=workdir,
     )
     assert first.returncode == 1, first.stderr.decode()

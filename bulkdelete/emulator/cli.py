@@ -43,8 +43,8 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed",
         metavar="FILE",
         type=Path,
-        help="identities to start with: external IDs one a line (.txt, or a one-column .csv), "
-        "or a .csv of _id,external_id pairs under that header",
+        help="identities to start with: external IDs one a line, or a .csv with an "
+        "external_id (or id) column, or a .csv of _id,external_id pairs under that header",
     )
     seeds.add_argument(
         "--seed-count",

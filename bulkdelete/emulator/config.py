@@ -149,6 +149,9 @@ class EmulatorConfig:
     seed_identities: Sequence[tuple[str, str]] = ()
 
     def __post_init__(self) -> None:
+        # Seeds are kept as tuples so that a config stays what it was built as (and hashable).
+        object.__setattr__(self, "seed_external_ids", tuple(self.seed_external_ids))
+        object.__setattr__(self, "seed_identities", tuple(map(tuple, self.seed_identities)))
         if not self.host:
             raise UsageError("host must not be empty")
         if not 0 <= self.port <= 65535:

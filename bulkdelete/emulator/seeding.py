@@ -26,13 +26,17 @@ def seeded_external_ids(config: EmulatorConfig) -> list[str]:
     ]
 
 
+_ID_COLUMNS = ("external_id", "id", "identity_id", "_id")
+
+
 def read_seed_file(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
     """Read a seed file: ``(external_ids, [])`` or ``([], [(_id, external_id), ...])``.
 
-    A text file holds one ``external_id`` a line. A ``.csv`` file holds either one column of
-    them (headed ``external_id`` or not headed at all) or, under a header naming ``_id`` and
-    ``external_id``, the pairs an identity is to keep. Blank lines are skipped; an ID is kept
-    exactly as written otherwise, spaces included.
+    A text file holds one ``external_id`` a line. A ``.csv`` file holds, under a header naming
+    both ``_id`` and ``external_id``, the pairs identities are to keep; else the IDs of the first
+    column headed ``external_id``, ``id``, ``identity_id`` or ``_id`` (so a purge list seeds
+    what it purges); else, with no such header, one column of IDs. Blank lines and empty IDs
+    are skipped; an ID is kept exactly as written otherwise, spaces included.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -45,7 +49,7 @@ def read_seed_file(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
     if path.suffix.lower() != ".csv":
         lines = (line.removesuffix("\r") for line in text.split("\n"))
         return [line for line in lines if line.strip()], []
-    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if any(cell for cell in row)]
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if any(row)]
     if not rows:
         return [], []
     header = [cell.strip() for cell in rows[0]]
@@ -60,13 +64,15 @@ def read_seed_file(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
                 )
             pairs.append((row[id_at], row[external_id_at]))
         return [], pairs
-    if len(header) != 1:
+    column = next((header.index(name) for name in _ID_COLUMNS if name in header), None)
+    if column is None and len(header) == 1:
+        return [row[0] for row in rows], []
+    if column is None:
         raise InputError(
-            f"seed file {str(path)!r} has {len(header)} columns: a CSV seed file holds one "
-            "column of external IDs, or _id and external_id columns under a header"
+            f"seed file {str(path)!r} has {len(header)} columns but none is headed "
+            f"{', '.join(_ID_COLUMNS)}: say which holds the IDs, or use one column"
         )
-    body = rows[1:] if header == ["external_id"] else rows
-    return [row[0] for row in body], []
+    return [row[column] for row in rows[1:] if len(row) > column and row[column]], []
 
 
 def write_id_list(path: Path, external_ids: Iterable[str]) -> None:

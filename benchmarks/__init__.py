@@ -1,0 +1,1 @@
+"""Benchmarks of bulkdelete (not tests): ``make bench`` or ``python -m benchmarks --help``."""

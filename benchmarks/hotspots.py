@@ -1,0 +1,369 @@
+"""Hot spots: where bulkdelete's CPU time per DELETE goes (only with ``--only hotspots``).
+
+Three views of the throughput run (a), against the same fast server and IDs:
+
+- ablation: bulkdelete with its report, without it, and the bare aiohttp pool, each in a fresh
+  pinned process: the differences are what the report and the rest of bulkdelete cost;
+- profile: the same run under pyinstrument (``pip install pyinstrument``; else cProfile, which
+  inflates small calls): each bulkdelete function's share of the time, inclusive and its own,
+  and the time by package; the full tree goes to ``benchmarks/results/profile.txt``;
+- per call: microbenchmarks of the pieces on the per-ID path, with an alternative beside some.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from benchmarks._harness import (
+    RESULTS_DIR,
+    ROOT,
+    Context,
+    Findings,
+    count,
+    fast_server,
+    ids,
+    python_child,
+    run_json_child,
+    write_ids,
+)
+from benchmarks.throughput import run_client
+
+NAME = "hotspots"
+TITLE = "hot spots of bulkdelete's per-DELETE path: ablation, profile, per-call costs"
+
+CONCURRENCY = 64
+_OWN = str(ROOT / "bulkdelete") + os.sep
+_TOP = 12
+
+
+def run(ctx: Context) -> Findings:
+    n = ctx.size(50_000, 20_000)
+    ids_file = write_ids(ctx.scratch / "hotspots-ids.txt", n)
+    profile_text = RESULTS_DIR / "profile.txt"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    with fast_server(ctx.cpus.server, n * 4, ctx.server) as server:
+        ablation = {
+            "bulkdelete": run_client(ctx, server, "bulkdelete", ids_file, n),
+            "bulkdelete_no_report": run_client(
+                ctx, server, "bulkdelete", ids_file, n, "--no-report"
+            ),
+            "bare": run_client(ctx, server, "bare", ids_file, n),
+        }
+        command = python_child(
+            "benchmarks.hotspots", "--profile", server.url, str(ids_file), str(n), str(profile_text)
+        )
+        profile = run_json_child(command, cpu=ctx.cpus.client, timeout=120 + n / 200)
+    micro = run_json_child(
+        python_child("benchmarks.hotspots", "--micro"), cpu=ctx.cpus.client, timeout=300
+    )
+    us = {kind: found["cpu_us_per_request"] for kind, found in ablation.items()}
+    cost = {
+        "report_us_per_request": round(us["bulkdelete"] - us["bulkdelete_no_report"], 1),
+        "rest_of_bulkdelete_us_per_request": round(us["bulkdelete_no_report"] - us["bare"], 1),
+    }
+    # A function's share of the profiled time, applied to the CPU cost of an unprofiled request.
+    for function in profile["functions"]:
+        function["approx_us_per_request"] = round(function["inclusive"] * us["bulkdelete"], 1)
+    own = [f for f in profile["functions"] if f["name"] not in _DRIVERS][:5]
+    rows = [
+        [
+            f"hotspots · CPU µs per DELETE ({count(n)} IDs)",
+            f"bulkdelete {us['bulkdelete']:.0f} · without report {us['bulkdelete_no_report']:.0f}"
+            f" · bare aiohttp {us['bare']:.0f}",
+        ],
+        [
+            f"hotspots · bulkdelete's own code ({profile['profiler']})",
+            " · ".join(f"{f['name']} {f['inclusive']:.1%}" for f in own),
+        ],
+        [
+            "hotspots · µs per call",
+            " · ".join(
+                f"{name} {value:.2f}" for name, value in micro.items() if "_alt_" not in name
+            ),
+        ],
+    ]
+    return {
+        "ids": n,
+        "server": server.describe(),
+        "ablation": ablation,
+        "cost": cost,
+        "profile": profile,
+        "profile_text": str(profile_text.relative_to(ROOT)),
+        "micro_us_per_call": micro,
+        "notes": [],
+        "rows": rows,
+    }
+
+
+_DRIVERS = {"pipeline._work", "client.DeleteClient.delete", "pipeline.run_job", "pipeline.purge"}
+
+
+# -- profiling, in a child process -----------------------------------------------------------
+
+
+def _profile(url: str, ids_file: Path, n: int, text_path: Path) -> dict[str, Any]:
+    import anyio
+
+    from bulkdelete import FileReport, Rate, Settings, purge
+
+    names = ids_file.read_text(encoding="utf-8").split()[:n]
+    settings = Settings(api_key="k", base_url=url, rate=Rate(10_000_000, 1.0), concurrency=64)
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as scratch:
+        report = FileReport(Path(scratch) / "report.csv")
+
+        async def main() -> None:
+            try:
+                await purge(names, settings, report)
+            finally:
+                report.close()
+
+        def go() -> None:
+            anyio.run(main, backend="asyncio")
+
+        if importlib.util.find_spec("pyinstrument") is not None:
+            return _with_pyinstrument(go, n, text_path)
+        return _with_cprofile(go, n, text_path)
+
+
+def _with_pyinstrument(go: Callable[[], None], n: int, text_path: Path) -> dict[str, Any]:
+    pyinstrument: Any = importlib.import_module("pyinstrument")
+    profiler = pyinstrument.Profiler(interval=0.0005, async_mode="disabled")
+    started = time.perf_counter()
+    profiler.start()
+    go()
+    profiler.stop()
+    seconds = time.perf_counter() - started
+    text_path.write_text(profiler.output_text(unicode=True, color=False), encoding="utf-8")
+    root = profiler.last_session.root_frame()
+    total = float(root.time)
+    inclusive: defaultdict[tuple[str, str], float] = defaultdict(float)
+    own: defaultdict[tuple[str, str], float] = defaultdict(float)
+
+    def walk(frame: Any, path: frozenset[tuple[str, str]]) -> None:
+        if frame.is_synthetic:
+            return
+        key = (str(frame.file_path or "<built-in>"), _qualified(frame))
+        own[key] += float(frame.total_self_time)
+        if key not in path:
+            inclusive[key] += float(frame.time)
+        for child in frame.children:
+            walk(child, path | {key})
+
+    walk(root, frozenset())
+    return _summarise("pyinstrument", seconds, n, total, dict(inclusive), dict(own), text_path)
+
+
+def _qualified(frame: Any) -> str:
+    name = str(frame.function)
+    owner = frame.class_name
+    return f"{owner}.{name}" if owner and not name.startswith(f"{owner}.") else name
+
+
+def _with_cprofile(go: Callable[[], None], n: int, text_path: Path) -> dict[str, Any]:
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    go()
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    buffer = io.StringIO()
+    stats = pstats.Stats(profiler, stream=buffer)
+    stats.sort_stats("cumulative").print_stats(80)
+    text_path.write_text(buffer.getvalue(), encoding="utf-8")
+    inclusive: dict[tuple[str, str], float] = {}
+    own: dict[tuple[str, str], float] = {}
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (file, _line, function), (_cc, _nc, tottime, cumtime, _callers) in raw.items():
+        key = (str(file), str(function))
+        own[key] = own.get(key, 0.0) + float(tottime)
+        inclusive[key] = max(inclusive.get(key, 0.0), float(cumtime))
+    return _summarise("cProfile", seconds, n, seconds, inclusive, own, text_path)
+
+
+def _summarise(
+    profiler: str,
+    seconds: float,
+    n: int,
+    total: float,
+    inclusive: dict[tuple[str, str], float],
+    own: dict[tuple[str, str], float],
+    text_path: Path,
+) -> dict[str, Any]:
+    by_package: defaultdict[str, float] = defaultdict(float)
+    for (file, _), value in own.items():
+        by_package[_package(file)] += value
+    functions = [
+        {
+            "name": f"{Path(file).stem}.{name}",
+            "file": os.path.relpath(file, ROOT),
+            "inclusive": round(value / total, 4),
+            "own": round(own.get((file, name), 0.0) / total, 4),
+        }
+        for (file, name), value in sorted(inclusive.items(), key=lambda item: -item[1])
+        if file.startswith(_OWN)
+    ]
+    top_own = [
+        {"function": name, "package": _package(file), "own": round(value / total, 4)}
+        for (file, name), value in sorted(own.items(), key=lambda item: -item[1])[:_TOP]
+    ]
+    return {
+        "profiler": profiler,
+        "seconds_profiled": round(seconds, 3),
+        "requests": n,
+        "us_per_request_profiled": round(seconds / n * 1e6, 1),
+        "by_package": {
+            name: round(value / total, 4)
+            for name, value in sorted(by_package.items(), key=lambda item: -item[1])
+        },
+        "functions": functions[:_TOP],
+        "top_own_time": top_own,
+        "text": str(text_path),
+    }
+
+
+def _package(file: str) -> str:
+    if file.startswith(_OWN):
+        return "bulkdelete"
+    for name in ("aiohttp", "yarl", "multidict", "propcache", "anyio", "asyncio"):
+        if f"{os.sep}{name}{os.sep}" in file:
+            return name
+    if file.startswith("<") or file == "~":
+        return "C builtins"
+    return "stdlib/other"
+
+
+# -- microbenchmarks, in a child process ----------------------------------------------------
+
+
+def _per_call(action: Callable[[], object], calls: int, repeat: int = 5) -> float:
+    """Microseconds per call: the best of ``repeat`` runs of ``action`` making ``calls`` calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - started)
+    return round(best / calls * 1e6, 3)
+
+
+def _micro() -> dict[str, float]:
+    import anyio
+
+    from bulkdelete.client import identity_url
+    from bulkdelete.outcome import Outcome, Result, utc_now
+    from bulkdelete.pacing import Pacer, Rate
+    from bulkdelete.reader import IdFilter
+    from bulkdelete.report import FileReport
+
+    k = 20_000
+    names = ids(k)
+    base = "http://127.0.0.1:8080"
+    found: dict[str, float] = {}
+    found["identity_url"] = _per_call(lambda: [identity_url(base, n) for n in names], k)
+    found["identity_url_alt_str_only"] = _per_call(
+        lambda: [f"{base}/v2/identities/{quote(n, safe='')}" for n in names], k
+    )
+    found["utc_now"] = _per_call(lambda: [utc_now() for _ in range(k)], k)
+    found["utc_now_alt_cached_second"] = _per_call(lambda: [_utc_now_cached() for _ in range(k)], k)
+    found["IdFilter.check"] = _per_call(
+        lambda: [IdFilter().check(i, n) for i, n in enumerate(names)], k
+    )
+    stamp = utc_now()
+    rows = [Result(n, Outcome.DELETED, 204, 1, "", "", stamp) for n in names]
+    with tempfile.TemporaryDirectory(prefix="bench-micro-") as scratch:
+        counter = iter(range(1_000_000))
+
+        def write_report() -> None:
+            report = FileReport(Path(scratch) / f"r{next(counter)}.csv")
+            for row in rows:
+                report.write(row)
+            report.close()
+
+        def write_alt() -> None:
+            # Plain tuples through csv.writer, flushed once per 256 rows (one batch).
+            path = Path(scratch) / f"a{next(counter)}.csv"
+            with path.open("a", encoding="utf-8", newline="") as file:
+                writer = csv.writer(file)
+                for number, row in enumerate(rows, 1):
+                    status, attempts = row.http_status, row.attempts
+                    writer.writerow(
+                        (row.id, row.outcome, status, attempts, row.error, row.request_id, stamp)
+                    )
+                    if number % 256 == 0:
+                        file.flush()
+
+        found["FileReport.write"] = _per_call(write_report, k)
+        found["FileReport.write_alt_batched_flush"] = _per_call(write_alt, k)
+
+    async def acquire_many() -> float:
+        pacer = Pacer(Rate(10_000_000, 1.0))
+        started = time.perf_counter()
+        for _ in range(k):
+            await pacer.acquire()
+        return time.perf_counter() - started
+
+    async def scopes() -> float:
+        started = time.perf_counter()
+        for _ in range(k):
+            with anyio.CancelScope():  # noqa: ASYNC100 - the scope's own cost is measured
+                pass
+        return time.perf_counter() - started
+
+    found["Pacer.acquire"] = round(
+        min(anyio.run(acquire_many, backend="asyncio") for _ in range(5)) / k * 1e6, 3
+    )
+    found["anyio.CancelScope_in_acquire"] = round(
+        min(anyio.run(scopes, backend="asyncio") for _ in range(5)) / k * 1e6, 3
+    )
+    return found
+
+
+_stamp_second = -1
+_stamp_text = ""
+
+
+def _utc_now_cached() -> str:
+    """The same text as ``utc_now()``, formatting the date and time once per second."""
+    global _stamp_second, _stamp_text
+    now = time.time()
+    second = int(now)
+    if second != _stamp_second:
+        _stamp_second = second
+        _stamp_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_stamp_text}.{int((now - second) * 1000):03d}Z"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the child processes of the hotspots benchmark")
+    parser.add_argument("--profile", nargs=4, metavar=("URL", "IDS", "COUNT", "TEXT"))
+    parser.add_argument("--micro", action="store_true")
+    args = parser.parse_args(argv)
+    if args.profile:
+        url, ids_file, n, text = args.profile
+        found = _profile(url, Path(ids_file), int(n), Path(text))
+    elif args.micro:
+        found = _micro()
+    else:
+        parser.error("run it through 'python -m benchmarks --only hotspots'")
+    sys.stdout.write(json.dumps(found) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
