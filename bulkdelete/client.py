@@ -227,6 +227,7 @@ class DeleteClient:
                     continue  # the pacer holds every worker until the API is ready
             trouble = error
             if attempt < settings.max_attempts:
+                log.debug("retrying %r after attempt %d: %s", identity_id, attempt, error)
                 await pacer.sleep(self._backoff(attempt))
         return Result(
             identity_id,
