@@ -25,7 +25,7 @@ from benchmarks._harness import (
 )
 
 NAME = "memory"
-TITLE = "memory: peak RSS of bulkdelete run fed 1,000,000 IDs on stdin"
+TITLE = "memory: peak RSS and duration of bulkdelete run fed a million IDs on stdin"
 
 CONCURRENCY = 64
 

@@ -33,7 +33,7 @@ from bulkdelete.outcome import utc_now
 from bulkdelete.report import summary_path
 
 NAME = "resume"
-TITLE = "resume: time to the first DELETE and to exit over a 1,000,000-row report"
+TITLE = "resume: time to the first DELETE and to exit over a million-row report"
 
 NEW_IDS = 1_000
 _TIMEOUT = 300.0

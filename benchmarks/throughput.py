@@ -89,6 +89,7 @@ def run(ctx: Context) -> Findings:
         )
         for kind in kinds:
             n = n_by_kind[kind]
+            print(f"  {_LABELS[kind]}: {count(n)} DELETEs…", flush=True)
             if shared is not None:
                 server = shared
                 clients[kind] = run_client(ctx, server, kind, ids_file, n)
@@ -96,7 +97,6 @@ def run(ctx: Context) -> Findings:
                 with emulator_server(ctx.cpus.server, "--seed-count", str(n)) as server:
                     clients[kind] = run_client(ctx, server, kind, ids_file, n)
             clients[kind]["server"] = server.describe()
-            print(f"  {_LABELS[kind]}: {_brief(clients[kind])}", flush=True)
     if not use_nginx:
         notes.append(
             "server: the emulator (nginx not installed or --server emulator): it is slower "
