@@ -73,6 +73,8 @@ async def test_a_duplicate_external_id_is_refused_with_409() -> None:
         (b'{"external_id": "x", "tags": [1]}', 422),
         (b'{"external_id": "x", "metadata": [1]}', 422),
         (b'{"external_id": "x", "email": {"a": 1}}', 422),
+        (b'{"external_id": "\\ud800"}', 400),
+        (b'{"external_id": "x", "metadata": {"k": ["\\udfff"]}}', 400),
     ],
 )
 async def test_a_bad_create_body_gets_a_clear_4xx(body: bytes, status: int) -> None:
@@ -411,6 +413,8 @@ async def test_add_identities_returns_time_ordered_ulids_and_refuses_duplicates(
             emulator.add_identities(["fresh", "bulk-7"])
         with pytest.raises(ValueError, match="twice"):
             emulator.add_identities(["same", "same"])
+        with pytest.raises(ValueError, match="not valid Unicode"):
+            emulator.add_identities(["\ud800"])
         assert not emulator.exists("fresh")
         assert emulator.identity_count() == 500
 

@@ -147,6 +147,8 @@ class EmulatedApi:
         wanted = list(external_ids)
         seen: set[str] = set()
         for external_id in wanted:
+            if not external_id or not _is_unicode(external_id):
+                raise ValueError(f"external_id {external_id!r} is empty or not valid Unicode")
             if external_id in seen or self.store.has_external_id(external_id):
                 raise DuplicateIdentityError(
                     f"an identity with external_id {external_id!r} exists already or comes twice"
@@ -400,6 +402,13 @@ class EmulatedApi:
             return _message(400, f"the request body is not valid JSON: {exc}", headers)
         if not isinstance(body, dict):
             return _message(422, "the request body must be a JSON object", headers)
+        try:
+            # JSON escapes can spell lone surrogates, which no answer could ever encode.
+            json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return _message(
+                400, "the request body holds a lone surrogate (\\ud800-\\udfff)", headers
+            )
         return body
 
     # -- admin routes ------------------------------------------------------------------------
@@ -429,6 +438,14 @@ class EmulatedApi:
         except (ValueError, UsageError):
             return _message(400, "give the outage length as ?seconds=N (0 ends it)", headers)
         return _json(200, {"outage_seconds": seconds}, headers)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _profile(

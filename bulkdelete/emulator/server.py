@@ -59,7 +59,8 @@ class Emulator:
     def add_identities(self, external_ids: Iterable[str]) -> list[str]:
         """Create identities with these ``external_id``s and return their new ``_id``s.
 
-        All or none: raises ``ValueError`` if one is taken already or given twice.
+        All or none: raises ``ValueError`` if one is empty, not valid Unicode, taken already or
+        given twice.
         """
         wanted = list(external_ids)
         return self._call(lambda: self._api.add_identities(wanted))
