@@ -168,12 +168,15 @@ class DeleteClient:
         status: int | None = None
         request_id = ""
         for attempt in range(1, settings.max_attempts + 1):
-            await pacer.acquire()
+            sent = await pacer.acquire()
             try:
-                async with session.delete(url, allow_redirects=False) as response:
-                    status = response.status
-                    body = await response.read()
-                    headers = response.headers
+                try:
+                    async with session.delete(url, allow_redirects=False) as response:
+                        status = response.status
+                        body = await response.read()
+                        headers = response.headers
+                finally:
+                    pacer.answered(sent)
             except TimeoutError:
                 status, error = None, self._timeout_text
             except aiohttp.ClientError as exc:
@@ -182,13 +185,13 @@ class DeleteClient:
                 request_id = headers.get("x-request-id", "")
                 if status == 200 or status == 204:
                     pacer.succeeded()
-                    self._watch_limits(headers)
+                    self._watch_limits(headers, sent)
                     return Result(
                         identity_id, Outcome.DELETED, status, attempt, "", request_id, utc_now()
                     )
                 if status == 404:
                     pacer.succeeded()
-                    self._watch_limits(headers)
+                    self._watch_limits(headers, sent)
                     note = (
                         f"earlier attempt: {trouble}; it may have deleted the identity"
                         if trouble
@@ -221,8 +224,10 @@ class DeleteClient:
                         utc_now(),
                     )
                 if status == 429:
-                    pacer.rejected()
-                if self._obey_retry_after(status, headers, attempt, self._watch_limits(headers)):
+                    pacer.rejected(sent)
+                if self._obey_retry_after(
+                    status, headers, attempt, self._watch_limits(headers, sent)
+                ):
                     trouble = error
                     continue  # the pacer holds every worker until the API is ready
             trouble = error
@@ -283,7 +288,7 @@ class DeleteClient:
             )
         return True
 
-    def _watch_limits(self, headers: CIMultiDictProxy[str]) -> float | None:
+    def _watch_limits(self, headers: CIMultiDictProxy[str], sent: int) -> float | None:
         """Learn from the rate-limit headers; hold the pace when the window is full.
 
         Returns the seconds until the window frees a slot, when the headers tell it.
@@ -295,7 +300,7 @@ class DeleteClient:
         try:
             remaining = int(headers.get("X-RateLimit-Remaining", ""))
             if reset is not None:
-                self._pacer.learn(int(limit), remaining, reset)
+                self._pacer.learn(sent, int(limit), remaining, reset)
         except ValueError:
             return reset
         if remaining <= 0 and reset:

@@ -122,18 +122,22 @@ class Pacer:
         "_ceiling",
         "_closed",
         "_count",
+        "_doubled_after",
         "_floor",
         "_full",
         "_held_until",
+        "_in_flight",
         "_interval",
         "_last_sent",
+        "_limit_seen",
         "_log",
         "_next",
         "_paused_until",
         "_per_second",
         "_period_estimate",
-        "_rejected_at",
+        "_rejected_seq",
         "_repace",
+        "_sent",
         "_step",
         "_user_ceiling",
         "_waiting",
@@ -169,9 +173,13 @@ class Pacer:
         self._floor = min(self._ceiling, 1.0 / 60.0)
         self._interval = 1.0 / self._per_second
         self._period_estimate = 0.0
-        self._rejected_at = 0.0
+        self._rejected_seq = 0
         self._next = 0.0
         self._last_sent = 0.0
+        self._sent = 0
+        self._in_flight: set[int] = set()
+        self._doubled_after = 0
+        self._limit_seen = 0
         self._repace: anyio.Event | None = None
         self._paused_until = 0.0
         self._held_until = 0.0
@@ -195,8 +203,8 @@ class Pacer:
         """Seconds left of the current pause (0 when not paused)."""
         return max(0.0, self._paused_until - time.monotonic())
 
-    async def acquire(self) -> None:
-        """Wait until one more request may leave, then count it as sent.
+    async def acquire(self) -> int:
+        """Wait until one more request may leave, count it as sent, return its number.
 
         Raises :class:`PacerClosed` once :meth:`close` was called: nothing more may leave.
         """
@@ -206,7 +214,9 @@ class Pacer:
             self._waiting.add(scope)
             try:
                 await self._wait_for_slot()
-                return
+                self._sent += 1
+                self._in_flight.add(self._sent)
+                return self._sent
             finally:
                 self._waiting.discard(scope)
         raise PacerClosed
@@ -288,31 +298,52 @@ class Pacer:
         """
         self._held_until = max(self._held_until, deadline)
 
-    def learn(self, limit: int, remaining: int, reset: float) -> None:
+    def learn(self, sent: int, limit: int, remaining: int, reset: float) -> None:
         """Learn the API's window from its rate-limit headers, and keep the pace under it.
 
-        The API says ``limit`` requests fit in its window, ``limit - remaining`` are in it now,
-        and the oldest leaves in ``reset`` seconds. When those requests are this run's own, the
-        oldest is in the send log, so the window lasts ``now + reset - sent_at(oldest)``.
-        Other traffic in the same workspace only makes that estimate longer: slower, safe.
+        The API says ``limit`` requests fit in its window and ``limit - remaining`` are in it
+        now, counting request number ``sent``. When those requests are this run's own, they are
+        ``sent`` and the ones sent just before it, and the one before them has already left the
+        window: the window is shorter than that request's age. When the window is full, ``reset`` (seconds until its oldest
+        request leaves) tells more exactly: it lasts ``now + reset - sent_at(oldest)``.
+        Other traffic in the same workspace only makes either estimate longer: slower, safe.
         """
+        self._limit_seen = limit
         log = self._log
         in_window = limit - remaining
-        if log is None or limit < 1 or in_window < 1 or in_window > len(log):
+        if log is None or limit < 1 or in_window < 1:
             return
-        period = time.monotonic() + reset - log[-in_window]
+        now = time.monotonic()
+        position = len(log) - (self._sent - sent) - 1  # where request ``sent`` is in the log
+        # Requests sent before this one but still unanswered may not have reached the API yet
+        # (a new connection is slower than a kept-alive one): the oldest request in its
+        # window may be that many further back. A request the API rejected (429) is in the
+        # log but not in its window; a sample that spans one would come out too short.
+        slack = sum(1 for other in self._in_flight if other < sent)
+        if remaining <= 0 and reset > 0 and position - limit + 1 - slack >= 0:
+            if self._rejected_seq > sent - limit - slack:
+                return
+            period = now + reset - log[position - limit + 1 - slack]
+        elif position - in_window - slack >= 0:
+            if self._rejected_seq >= sent - in_window - slack:
+                return
+            period = now - log[position - in_window - slack]
+        else:
+            # Nothing this run sent has left the window yet, so there is no bound to learn.
+            # With --rate auto, less than half the window used is room to speed up: double
+            # the pace once per round trip (for answers to requests sent since the last).
+            if self._auto and not self._period_estimate and 2 * in_window <= limit:
+                if sent > self._doubled_after:
+                    self._doubled_after = self._sent
+                    self._set(self._per_second * 2)
+            return
         if period <= 0:
             return
-        # A correct sample is never shorter than the window (a request's own travel time only
-        # adds to it); a short one comes from a request the API did not count (a 429). So a
-        # longer sample is believed at once and a shorter one only slowly.
-        # Within a window of a 429 the log holds sends the API did not count: believe only
-        # longer samples then.
-        now = time.monotonic()
-        if now - self._rejected_at < self._period_estimate:
-            estimate = max(period, self._period_estimate)
-        else:
-            estimate = max(period, 0.95 * self._period_estimate + 0.05 * period)
+        # Every sample is at least the window's length (travel times only add to it), so the
+        # shortest recent one is the best estimate; it creeps up a little with each sample so
+        # that a window that grows is followed.
+        previous = self._period_estimate
+        estimate = period if not previous else min(period, previous * 1.002)
         self._period_estimate = estimate
         learned = limit / (estimate * (1 + _MARGIN_SHARE) + _MARGIN_FIXED)
         ceiling = min(self._user_ceiling, learned)
@@ -334,9 +365,13 @@ class Pacer:
         if self._per_second > ceiling or self._auto:
             self._set(ceiling)
 
-    def rejected(self) -> None:
-        """Note a 429: the request it answered did not count in the API's window."""
-        self._rejected_at = time.monotonic()
+    def answered(self, sent: int) -> None:
+        """Request number ``sent`` is over: answered, failed or abandoned."""
+        self._in_flight.discard(sent)
+
+    def rejected(self, sent: int) -> None:
+        """Note a 429 for request number ``sent``: it did not count in the API's window."""
+        self._rejected_seq = max(self._rejected_seq, sent)
 
     def slow_down(self) -> bool:
         """Halve the pace (after a 429); True if the pace changed."""
@@ -350,8 +385,12 @@ class Pacer:
     def succeeded(self) -> None:
         """Win back a little pace after a success, up to the ceiling."""
         if self._per_second < self._ceiling:
-            step = self._per_second * 0.05 if self._ceiling == math.inf else self._step
-            self._set(min(self._ceiling, self._per_second + step))
+            if self._ceiling < math.inf:
+                self._set(min(self._ceiling, self._per_second + self._step))
+            elif self._limit_seen == 0:
+                # --rate auto against an API that sends no rate-limit headers: probe upwards
+                # by 5% a success until a 429 halves it.
+                self._set(self._per_second * 1.05)
 
     def _set(self, per_second: float) -> None:
         previous = self._interval
