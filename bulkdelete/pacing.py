@@ -303,9 +303,10 @@ class Pacer:
 
         The API says ``limit`` requests fit in its window and ``limit - remaining`` are in it
         now, counting request number ``sent``. When those requests are this run's own, they are
-        ``sent`` and the ones sent just before it, and the one before them has already left the
-        window: the window is shorter than that request's age. When the window is full, ``reset`` (seconds until its oldest
-        request leaves) tells more exactly: it lasts ``now + reset - sent_at(oldest)``.
+        ``sent`` and the ones sent just before it, and the one before them has already left
+        the window: the window is shorter than that request's age. When the window is full,
+        ``reset`` (seconds until its oldest request leaves) tells more exactly: it lasts
+        ``now + reset - sent_at(oldest)``.
         Other traffic in the same workspace only makes either estimate longer: slower, safe.
         """
         self._limit_seen = limit
@@ -332,10 +333,10 @@ class Pacer:
             # Nothing this run sent has left the window yet, so there is no bound to learn.
             # With --rate auto, less than half the window used is room to speed up: double
             # the pace once per round trip (for answers to requests sent since the last).
-            if self._auto and not self._period_estimate and 2 * in_window <= limit:
-                if sent > self._doubled_after:
-                    self._doubled_after = self._sent
-                    self._set(self._per_second * 2)
+            room = 2 * in_window <= limit
+            if self._auto and not self._period_estimate and room and sent > self._doubled_after:
+                self._doubled_after = self._sent
+                self._set(self._per_second * 2)
             return
         if period <= 0:
             return
