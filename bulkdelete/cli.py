@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser(
         "emulator",
         help="serve a local orq.ai Identities API for rehearsals and tests",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="A local orq.ai Identities API with rolling-window rate limits and faults "
+        "on demand. Prints its base URL on the first line of stdout; serves until Ctrl-C or "
+        "SIGTERM.",
     )
     from bulkdelete.emulator.cli import add_emulator_arguments
 
@@ -178,6 +180,15 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         "(default 300)",
     )
 
+    pace.add_argument(
+        "--max-outage",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="when the API looks down (most requests 5xx, timing out or dropped), hold every "
+        "worker and probe; stop (exit 3, resumable) if it stays down longer (default 300)",
+    )
+
     record = run.add_argument_group("report")
     record.add_argument(
         "--report",
@@ -256,6 +267,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         timeout=args.timeout,
         max_attempts=args.max_attempts,
         max_retry_after=args.max_retry_after,
+        max_outage=args.max_outage,
         dry_run=args.dry_run,
     ).checked()
 

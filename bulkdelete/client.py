@@ -23,6 +23,7 @@ from yarl import URL
 
 from bulkdelete._version import __version__
 from bulkdelete.errors import AuthError, RunStopped
+from bulkdelete.outage import OutageBreaker
 from bulkdelete.outcome import Outcome, Result, utc_now
 from bulkdelete.pacing import Pacer
 from bulkdelete.settings import Settings
@@ -31,6 +32,8 @@ log = logging.getLogger("bulkdelete")
 
 USER_AGENT = f"bulkdelete/{__version__} aiohttp/{aiohttp.__version__}"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+# However often the API says 429 or looks down, one ID is sent at most this often.
+_MAX_SENDS = 100
 _EPOCH_THRESHOLD = 1_000_000_000  # a reset header this large is a Unix time, not a delay
 
 
@@ -114,6 +117,7 @@ class DeleteClient:
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
         self._timeout_text = f"timed out after {settings.timeout:g} s"
+        self._breaker = OutageBreaker(settings.max_outage)
 
     async def __aenter__(self) -> DeleteClient:
         settings = self._settings
@@ -163,12 +167,18 @@ class DeleteClient:
             raise RuntimeError("DeleteClient must be used as 'async with DeleteClient(...)'")
         settings = self._settings
         pacer = self._pacer
+        breaker = self._breaker
         url = identity_url(settings.base_url, identity_id)
         trouble = ""  # what went wrong on an earlier attempt: that attempt may have deleted it
         status: int | None = None
         request_id = ""
-        for attempt in range(1, settings.max_attempts + 1):
+        sends = 0  # requests sent for this ID: the report's attempts
+        counted = 0  # those that count against --max-attempts (not 429s, not in an outage)
+        while True:
+            probe = await breaker.admit(pacer)
             sent = await pacer.acquire()
+            sends += 1
+            down = True
             try:
                 try:
                     async with session.delete(url, allow_redirects=False) as response:
@@ -183,26 +193,24 @@ class DeleteClient:
                 status, error = None, self._redact(describe(exc))
             else:
                 request_id = headers.get("x-request-id", "")
+                down = status >= 500
+                breaker.record(down, probe=probe)
                 if status == 200 or status == 204:
                     pacer.succeeded()
                     self._watch_limits(headers, sent)
                     return Result(
-                        identity_id, Outcome.DELETED, status, attempt, "", request_id, utc_now()
+                        identity_id, Outcome.DELETED, status, sends, "", request_id, utc_now()
                     )
                 if status == 404:
                     pacer.succeeded()
                     self._watch_limits(headers, sent)
-                    note = (
-                        f"earlier attempt: {trouble}; it may have deleted the identity"
-                        if trouble
-                        else ""
-                    )
+                    note = f"earlier attempt: {trouble}; it may have deleted the identity"
                     return Result(
                         identity_id,
                         Outcome.NOT_FOUND,
                         status,
-                        attempt,
-                        note,
+                        sends,
+                        note if trouble else "",
                         request_id,
                         utc_now(),
                     )
@@ -215,34 +223,29 @@ class DeleteClient:
                 error = f"HTTP {status}: {message}" if message else f"HTTP {status}"
                 if status not in RETRYABLE_STATUSES:
                     return Result(
-                        identity_id,
-                        Outcome.FAILED,
-                        status,
-                        attempt,
-                        error,
-                        request_id,
-                        utc_now(),
+                        identity_id, Outcome.FAILED, status, sends, error, request_id, utc_now()
                     )
                 if status == 429:
                     pacer.rejected(sent)
-                if self._obey_retry_after(
-                    status, headers, attempt, self._watch_limits(headers, sent)
-                ):
+                reset = self._watch_limits(headers, sent)
+                if self._obey_retry_after(status, headers, counted + 1, reset):
                     trouble = error
-                    continue  # the pacer holds every worker until the API is ready
+                    if status != 429:
+                        counted += 1
+                    if counted < settings.max_attempts and sends < _MAX_SENDS:
+                        continue  # the pacer holds every worker until the API is ready
+            if status is None:
+                breaker.record(down, probe=probe)
             trouble = error
-            if attempt < settings.max_attempts:
-                log.debug("retrying %r after attempt %d: %s", identity_id, attempt, error)
-                await pacer.sleep(self._backoff(attempt))
-        return Result(
-            identity_id,
-            Outcome.FAILED,
-            status,
-            settings.max_attempts,
-            trouble,
-            request_id,
-            utc_now(),
-        )
+            if status != 429 and not (down and breaker.is_open):
+                counted += 1  # a 429 or an outage is the API's trouble, not this ID's
+            if counted >= settings.max_attempts or sends >= _MAX_SENDS:
+                return Result(
+                    identity_id, Outcome.FAILED, status, sends, trouble, request_id, utc_now()
+                )
+            log.debug("retrying %r after attempt %d: %s", identity_id, sends, error)
+            if not breaker.is_open:
+                await pacer.sleep(self._backoff(counted))
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter."""

@@ -58,6 +58,7 @@ class Settings:
     timeout: float = 30.0
     max_attempts: int = 5
     max_retry_after: float = 300.0
+    max_outage: float = 300.0
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     dry_run: bool = False
@@ -76,6 +77,8 @@ class Settings:
             raise UsageError("--max-attempts must be at least 1")
         if self.max_retry_after <= 0:
             raise UsageError("--max-retry-after must be a positive number of seconds")
+        if self.max_outage <= 0:
+            raise UsageError("--max-outage must be a positive number of seconds")
         if self.backoff_base < 0 or self.backoff_cap < 0:
             raise UsageError("backoff times must not be negative")
         base_url = check_base_url(self.base_url)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bulkdelete import MemoryReport, Rate, RunStopped, purge
+from bulkdelete import MemoryReport, OutageError, Outcome, Rate, Result, RunStopped, purge
 from bulkdelete.emulator import EmulatorConfig, FaultConfig, running_emulator
 from tests.conftest import API_KEY, settings_for
 
@@ -82,3 +82,48 @@ async def test_an_absurd_retry_after_stops_the_run() -> None:
                 [f"user-{n:06d}" for n in range(1, 6)],
                 settings_for(emulator.base_url, max_retry_after=30.0, concurrency=2),
             )
+
+
+async def test_an_outage_in_the_middle_pauses_the_run_and_burns_no_ids() -> None:
+    config = EmulatorConfig(api_key=API_KEY, seed_count=150)
+    async with running_emulator(config) as emulator:
+        report = MemoryReport()
+
+        class OutageAfter(MemoryReport):
+            def write(self, result: Result) -> None:
+                super().write(result)
+                if len(self.results) == 50:
+                    emulator.start_outage(10.0)
+
+        report = OutageAfter()
+        started = time.monotonic()
+        summary = await purge(
+            [f"user-{n:06d}" for n in range(1, 151)],
+            settings_for(emulator.base_url, rate=Rate(50, 1.0), max_attempts=3, max_outage=60),
+            report,
+        )
+        elapsed = time.monotonic() - started
+        outage_answers = emulator.stats.faults["outage"]
+
+    assert summary.failed == 0
+    assert summary.deleted + summary.not_found == 150
+    assert elapsed >= 10
+    # Held and probing, not hammering: a probe now and then, not 50 requests a second.
+    assert outage_answers < 40
+
+
+async def test_an_outage_longer_than_max_outage_stops_the_run_resumably() -> None:
+    config = EmulatorConfig(api_key=API_KEY, seed_count=100)
+    async with running_emulator(config) as emulator:
+        emulator.start_outage(60.0)
+        report = MemoryReport()
+        started = time.monotonic()
+        with pytest.raises(OutageError, match="--max-outage"):
+            await purge(
+                [f"user-{n:06d}" for n in range(1, 101)],
+                settings_for(emulator.base_url, max_outage=3.0),
+                report,
+            )
+        assert time.monotonic() - started < 20
+        assert [r for r in report.results if r.outcome is Outcome.FAILED] == []
+        assert emulator.identity_count() == 100
