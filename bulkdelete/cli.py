@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ from bulkdelete.report import (
     summary_path,
 )
 from bulkdelete.settings import DEFAULT_BASE_URL, Settings
+
+log = logging.getLogger("bulkdelete")
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -214,7 +217,16 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
 
     output = run.add_argument_group("output")
     output.add_argument("--quiet", action="store_true", help="no progress display")
-    output.add_argument("-v", "--verbose", action="store_true", help="also log each retry")
+    output.add_argument(
+        "-v", "--verbose", action="store_true", help="also log each retry and short pauses"
+    )
+    output.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines (failures, pauses, stops) as text or as one JSON object a line "
+        "(default text)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,7 +338,7 @@ def _prior_job(console: Console, report_path: str, settings: Settings) -> PriorJ
 
 
 def _run_command(args: argparse.Namespace, console: Console) -> int:
-    setup_logging(console, verbose=args.verbose)
+    setup_logging(console, verbose=args.verbose, json_lines=args.log_format == "json")
     settings = settings_from(args)
     report_path = args.report or default_report_path()
     if args.max_deletes is not None and args.max_deletes < 0:
@@ -404,7 +416,7 @@ def _execute(
     try:
         anyio.run(_purge, source, settings, report, run, display, backend="asyncio")
     except BulkDeleteError as exc:
-        console.print(f"bulkdelete: stopped: {exc}", highlight=False, markup=False)
+        log.error("stopped: %s", exc, extra={"event": {"event": "stopped", "reason": str(exc)}})
         code = exc.exit_code
         summary.stopped = str(exc)
     finally:

@@ -288,6 +288,7 @@ class DeleteClient:
                 status,
                 delay,
                 f", then going on at {pacer.per_second:.3g}/s" if slowed else "",
+                extra={"event": {"event": "pause", "status": status, "seconds": delay}},
             )
         return True
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from types import TracebackType
 
 import anyio
@@ -27,14 +29,35 @@ from bulkdelete.report import Summary
 STATUS_EVERY = 10.0  # seconds between status lines when stderr is not a terminal
 
 
-def setup_logging(console: Console, *, verbose: bool) -> None:
-    """Send bulkdelete's log to stderr, through rich on a terminal so it never tears the display."""
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: ``time`` (UTC), ``level``, ``message``, and ``event`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "event", None)
+        if isinstance(fields, dict):
+            data.update(fields)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(console: Console, *, verbose: bool, json_lines: bool = False) -> None:
+    """Send bulkdelete's log to stderr, through rich on a terminal so it never tears the display.
+
+    ``json_lines`` writes one JSON object a line instead, for log collectors.
+    """
     logger = logging.getLogger("bulkdelete")
     logger.handlers.clear()
     logger.propagate = False
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     handler: logging.Handler
-    if console.is_terminal:
+    if json_lines:
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(JsonLogFormatter())
+    elif console.is_terminal:
         handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:

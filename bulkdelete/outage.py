@@ -70,7 +70,11 @@ class OutageBreaker:
                 self._reopen(now)
             else:
                 assert self._opened_at is not None
-                log.warning("the API answers again after %.0f s: going on", now - self._opened_at)
+                log.warning(
+                    "the API answers again after %.0f s: going on",
+                    now - self._opened_at,
+                    extra={"event": {"event": "outage_over", "seconds": now - self._opened_at}},
+                )
                 self._opened_at = None
                 self._recent.clear()
             return
@@ -89,6 +93,7 @@ class OutageBreaker:
                 sum(recent),
                 len(recent),
                 self._max_outage,
+                extra={"event": {"event": "outage"}},
             )
 
     def _reopen(self, now: float) -> None:

@@ -265,6 +265,14 @@ async def _work(feed: _Feed, client: DeleteClient, report: ReportSink, run: Run)
                 run.in_flight -= 1
         report.write(result)
         summary.count(result.outcome)
+        if result.outcome is Outcome.FAILED:
+            log.warning(
+                "%r failed after %d attempt(s): %s",
+                result.id,
+                result.attempts,
+                result.error,
+                extra={"event": {"event": "failed", "id": result.id, "error": result.error}},
+            )
 
 
 async def _sync_every_second(report: Syncable) -> None:

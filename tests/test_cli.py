@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkdelete.emulator import Emulator, EmulatorConfig, emulator_in_thread
+from bulkdelete.emulator import Emulator, EmulatorConfig, FaultConfig, emulator_in_thread
 from bulkdelete.report import COLUMNS
 from tests.conftest import API_KEY, run_cli
 
@@ -204,3 +204,18 @@ def test_help_teaches(workdir: Path) -> None:
         "examples:",
     ):
         assert name in text
+
+
+def test_log_format_json_gives_one_object_a_line(workdir: Path) -> None:
+    config = EmulatorConfig(api_key=API_KEY, seed_count=3, faults=FaultConfig(error_rate=1.0))
+    (workdir / "in.txt").write_text("user-000001\nuser-000002\n", encoding="utf-8")
+    with emulator_in_thread(config) as emulator:
+        args = ["run", "in.txt", "--report", "r.csv", "--max-attempts", "1"]
+        done = run_cli([*args, "--log-format", "json", *run_args(emulator)])
+    assert done.returncode == 1, done.stderr.decode()
+    events = [
+        json.loads(line) for line in done.stderr.decode().splitlines() if line.startswith("{")
+    ]
+    failed = [event for event in events if event.get("event") == "failed"]
+    assert {event["id"] for event in failed} == {"user-000001", "user-000002"}
+    assert all(event["level"] == "warning" and event["time"] for event in failed)
