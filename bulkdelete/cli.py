@@ -213,6 +213,12 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         metavar="N",
         help="refuse to start (exit 3) if there are more than N IDs to delete",
     )
+    safety.add_argument(
+        "--check",
+        action="store_true",
+        help="with --dry-run: look each ID up (GET, paced like a real run) and count how many "
+        "exist and would be deleted, and how many are already gone",
+    )
     safety.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     output = run.add_argument_group("output")
@@ -272,7 +278,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Build and check the settings from the parsed options, before any I/O."""
     rate = Rate.parse(args.rate)
     return Settings(
-        api_key="" if args.dry_run else read_api_key(args.api_key_file),
+        api_key="" if args.dry_run and not args.check else read_api_key(args.api_key_file),
         base_url=args.base_url,
         rate=rate,
         concurrency=args.concurrency,
@@ -281,6 +287,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_retry_after=args.max_retry_after,
         max_outage=args.max_outage,
         dry_run=args.dry_run,
+        check=args.check,
     ).checked()
 
 
@@ -341,6 +348,8 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
     setup_logging(console, verbose=args.verbose, json_lines=args.log_format == "json")
     settings = settings_from(args)
     report_path = args.report or default_report_path()
+    if args.check and not args.dry_run:
+        raise UsageError("--check goes with --dry-run: it looks IDs up instead of deleting")
     if args.max_deletes is not None and args.max_deletes < 0:
         raise UsageError("--max-deletes must be 0 or more")
     if not settings.dry_run:
@@ -377,6 +386,8 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
             to_delete = plan.counts.distinct - plan.counts.invalid
             if settings.dry_run:
                 _print_plan(console, args.input, settings, plan, source.sha256)
+                if settings.check:
+                    return _check(console, args, settings, open_source(), skip, total)
                 return EXIT_OK
             if args.max_deletes is not None and to_delete > args.max_deletes:
                 console.print(
@@ -393,6 +404,31 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
         run = Run(summary=Summary(report=report_path), id_filter=IdFilter(skip=skip), total=total)
         return _execute(console, args, settings, source, report, run, prior)
     return EXIT_OK  # pragma: no cover - the with block always returns
+
+
+def _check(
+    console: Console,
+    args: argparse.Namespace,
+    settings: Settings,
+    source: InputSource,
+    skip: frozenset[str] | set[str],
+    total: int,
+) -> int:
+    """--dry-run --check: look every ID up, paced like the real run; delete nothing."""
+    run = Run(summary=Summary(), id_filter=IdFilter(skip=skip), total=total)
+    display = LiveDisplay(console) if not args.quiet else None
+    anyio.run(_purge, source, settings, None, run, display, backend="asyncio")
+    summary = run.summary
+    lines = [
+        f"check: {summary.deleted:,} exist and would be deleted, {summary.not_found:,} are "
+        f"already gone, {summary.failed:,} could not be looked up (nothing was deleted)"
+    ]
+    if summary.interrupted:
+        lines.append("check: interrupted; the counts cover the IDs looked up so far")
+    console.print("\n".join(lines), highlight=False, markup=False)
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
 def _execute(
@@ -436,7 +472,7 @@ def _execute(
 async def _purge(
     source: InputSource,
     settings: Settings,
-    report: FileReport,
+    report: FileReport | None,
     run: Run,
     display: LiveDisplay | None,
 ) -> None:

@@ -162,6 +162,17 @@ class DeleteClient:
         Raises only what stops the whole run: :class:`AuthError`, :class:`RunStopped`, and
         :class:`PacerClosed` when the run is stopping before this ID could be finished.
         """
+        return await self._send("DELETE", identity_id)
+
+    async def look_up(self, identity_id: str) -> Result:
+        """Ask whether an identity exists (``GET``), paced and retried like a delete.
+
+        The outcome is ``deleted`` when it exists (a delete would remove it) and ``not_found``
+        when it is already gone. Nothing is changed.
+        """
+        return await self._send("GET", identity_id)
+
+    async def _send(self, method: str, identity_id: str) -> Result:
         session = self._session
         if session is None:
             raise RuntimeError("DeleteClient must be used as 'async with DeleteClient(...)'")
@@ -181,7 +192,7 @@ class DeleteClient:
             down = True
             try:
                 try:
-                    async with session.delete(url, allow_redirects=False) as response:
+                    async with session.request(method, url, allow_redirects=False) as response:
                         status = response.status
                         body = await response.read()
                         headers = response.headers

@@ -249,6 +249,8 @@ class _Feed:
 
 async def _work(feed: _Feed, client: DeleteClient, report: ReportSink, run: Run) -> None:
     summary = run.summary
+    # A dry run that checks (--dry-run --check) only looks identities up: it never deletes.
+    send = client.look_up if run.summary.dry_run else client.delete
     while not run.stopping:
         entry = await feed.next()
         if entry is None:
@@ -258,7 +260,7 @@ async def _work(feed: _Feed, client: DeleteClient, report: ReportSink, run: Run)
         else:
             run.in_flight += 1
             try:
-                result = await client.delete(entry.id)
+                result = await send(entry.id)
             except PacerClosed:
                 return
             finally:

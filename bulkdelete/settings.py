@@ -62,10 +62,11 @@ class Settings:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     dry_run: bool = False
+    check: bool = False  # with dry_run: look each ID up (GET) to tell what would be deleted
 
     def checked(self) -> Settings:
         """Check every field; return the settings with the base URL normalised."""
-        if not self.dry_run and not self.api_key:
+        if (not self.dry_run and not self.api_key) or (self.check and not self.api_key):
             raise UsageError("no API key: set ORQ_API_KEY or pass --api-key-file PATH")
         if any(ch.isspace() for ch in self.api_key):
             raise UsageError("the API key contains whitespace; check ORQ_API_KEY or the key file")

@@ -219,3 +219,16 @@ def test_log_format_json_gives_one_object_a_line(workdir: Path) -> None:
     failed = [event for event in events if event.get("event") == "failed"]
     assert {event["id"] for event in failed} == {"user-000001", "user-000002"}
     assert all(event["level"] == "warning" and event["time"] for event in failed)
+
+
+def test_dry_run_check_looks_up_and_deletes_nothing(emulator: Emulator, workdir: Path) -> None:
+    ids = "user-000020\nuser-000021\nuser-000022\nghost\n..\nuser-000020\n"
+    (workdir / "in.txt").write_text(ids, encoding="utf-8")
+    args = ["run", "in.txt", "--dry-run", "--check", "--quiet", "--rate", "1000/s"]
+    done = run_cli([*args, "--base-url", emulator.base_url])
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"3 exist and would be deleted, 1 are already gone" in done.stderr
+    assert list(emulator.stats.delete_paths) == []
+    assert emulator.identity_count() == 50
+    assert emulator.stats.requests == 4
+    assert not (workdir / "r.csv").exists()
