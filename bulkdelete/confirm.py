@@ -14,12 +14,36 @@ from bulkdelete.reader import IdFilter
 from bulkdelete.settings import Settings
 
 
-def open_terminal() -> IO[str] | None:
-    """The controlling terminal, even when stdin carries the IDs; None when there is none."""
+class Terminal:
+    """The controlling terminal, for a question and its answer, whatever stdin carries."""
+
+    def __init__(self, reader: IO[str], writer: IO[str]) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    def ask(self, question: str) -> str:
+        self._writer.write(question)
+        self._writer.flush()
+        return self._reader.readline()
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
+def open_terminal() -> Terminal | None:
+    """The controlling terminal; None when there is none (cron, CI, a pipeline's child)."""
     try:
-        return open("/dev/tty", "r+", encoding="utf-8")
+        # A terminal is not seekable, so it is opened twice rather than once in "r+" mode.
+        reader = open("/dev/tty", encoding="utf-8")  # noqa: SIM115 - Terminal closes it
     except OSError:
         return None
+    try:
+        writer = open("/dev/tty", "w", encoding="utf-8")  # noqa: SIM115 - Terminal closes it
+    except OSError:
+        reader.close()
+        return None
+    return Terminal(reader, writer)
 
 
 @contextmanager
@@ -31,7 +55,7 @@ def spool_stdin() -> Iterator[BinaryIO]:
         yield copy
 
 
-def ask(terminal: IO[str], to_delete: int, settings: Settings, plan: IdFilter) -> bool:
+def ask(terminal: Terminal, to_delete: int, settings: Settings, plan: IdFilter) -> bool:
     """Show the plan and ask the operator to type the number of IDs; True to go on."""
     counts = plan.counts
     per_second = settings.rate.per_second
@@ -43,7 +67,5 @@ def ask(terminal: IO[str], to_delete: int, settings: Settings, plan: IdFilter) -
         f"{format_duration(to_delete / per_second)}",
         f"Type {to_delete} to go on, anything else to stop: ",
     ]
-    terminal.write("\n".join(lines))
-    terminal.flush()
-    answer = terminal.readline().strip().replace(",", "").replace("_", "")
+    answer = terminal.ask("\n".join(lines)).strip().replace(",", "").replace("_", "")
     return answer == str(to_delete)

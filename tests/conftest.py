@@ -61,6 +61,8 @@ def run_cli(
         cwd=cwd,
         timeout=timeout,
         check=False,
+        # No controlling terminal, as in CI: a run without --yes must refuse, never wait.
+        start_new_session=True,
     )
 
 
