@@ -33,6 +33,8 @@ from benchmarks._harness import (
 )
 
 DEFAULT = ("throughput", "pace", "latency", "memory", "resume", "emulator")
+FAST_SERVER = frozenset({"throughput", "memory", "hotspots"})
+"""The benchmarks that want the fastest server there is (nginx, else the emulator)."""
 EXTRA = ("hotspots",)
 """Run only when named with --only: profiling slows what it watches."""
 
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(known)}")
     cpus = Cpus.detect()
-    fast = {"throughput", "memory", "hotspots"} & set(names)
+    fast = FAST_SERVER & set(names)
     if fast and args.server == "auto" and nginx_path() is None:
         print(f"note: {NGINX_HINT}", file=sys.stderr)
     results: dict[str, Any] = {
@@ -128,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             results["benchmarks"][name] = findings
             for label, text in findings.get("rows", []):
                 print(f"  {label}: {text}", flush=True)
+            for note in findings.get("notes", []):
+                print(f"  {note}", flush=True)
             _write(args.out, results)  # after each one, so an interruption keeps what ran
     results["finished_at"] = _now()
     results["seconds"] = round(time.monotonic() - began, 1)
@@ -146,9 +150,9 @@ def markdown(results: dict[str, Any]) -> str:
     versions = results["versions"]
     servers = sorted(
         {
-            str(found["server"])
-            for found in results["benchmarks"].values()
-            if isinstance(found.get("server"), str) and found["server"].startswith("nginx")
+            str(found["server"]).removesuffix(" on its own CPU")
+            for name, found in results["benchmarks"].items()
+            if name in FAST_SERVER and isinstance(found.get("server"), str)
         }
     )
     where = (
@@ -159,12 +163,16 @@ def markdown(results: dict[str, Any]) -> str:
     intro = (
         f"_{results['started_at'][:10]} · {'quick' if results['quick'] else 'full'} run · "
         f"Python {machine['python']} · aiohttp {versions.get('aiohttp')} · "
-        f"{', '.join(servers) + ' · ' if servers else ''}{where} · loopback_"
+        f"{'fast server: ' + ', '.join(servers) + ' · ' if servers else ''}{where} · loopback_"
     )
     lines = [intro, "", "| benchmark | result |", "|---|---|"]
+    noise: list[str] = []
     for found in results["benchmarks"].values():
         for label, text in found.get("rows", []):
             lines.append(f"| {label} | {text} |")
+        noise += [note for note in found.get("notes", []) if note.startswith("noise:")]
+    if noise:
+        lines += ["", *(f"_{note}_" for note in noise)]
     return "\n".join(lines)
 
 

@@ -305,30 +305,113 @@ def python_child(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+_USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_ticks() -> dict[int, tuple[int, int]]:
+    """Busy and stolen clock ticks of each CPU so far (Linux; empty elsewhere)."""
+    ticks: dict[int, tuple[int, int]] = {}
+    try:
+        lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return ticks
+    for line in lines:
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        values = [int(field) for field in fields]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+        ticks[int(name[3:])] = (user + nice + system + irq + softirq, steal)
+    return ticks
+
+
+class CpuWatch:
+    """What else ran on the CPUs while a child ran: the child's own CPU time (from
+    ``RUSAGE_CHILDREN``), the client CPU's busy time beyond it (other processes: noise in
+    the result), time stolen by the hypervisor, and how busy the server's CPU was."""
+
+    def __init__(self, cpus: Cpus) -> None:
+        self._cpus = cpus
+        self.found: dict[str, Any] = {}
+
+    def __enter__(self) -> CpuWatch:
+        self._ticks = _cpu_ticks()
+        self._children = _children_cpu()
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        wall = time.monotonic() - self._started
+        ticks = _cpu_ticks()
+        child = _children_cpu() - self._children
+        found: dict[str, Any] = {
+            "wall_seconds": round(wall, 3),
+            "child_cpu_seconds": round(child, 3),
+        }
+        client, server = self._cpus.client, self._cpus.server
+        if client is not None and client in ticks and client in self._ticks:
+            busy = (ticks[client][0] - self._ticks[client][0]) / _USER_HZ
+            steal = (ticks[client][1] - self._ticks[client][1]) / _USER_HZ
+            # The child may have used the other CPU for a moment before it was pinned.
+            found["others_on_client_cpu_seconds"] = round(max(0.0, busy - child), 2)
+            found["stolen_from_client_cpu_seconds"] = round(steal, 2)
+            found["noise_share"] = round((max(0.0, busy - child) + steal) / wall, 3) if wall else 0
+        if server is not None and server in ticks and server in self._ticks and wall:
+            busy = (ticks[server][0] - self._ticks[server][0]) / _USER_HZ
+            found["server_cpu_busy_share"] = round(busy / wall, 3)
+        self.found = found
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+NOISY = 0.05
+"""A share of the wall time taken from the client CPU by others above which a result is
+flagged as noisy."""
+
+
+def noise_note(label: str, load: dict[str, Any]) -> str | None:
+    share = load.get("noise_share")
+    if isinstance(share, int | float) and share > NOISY:
+        return (
+            f"noise: {label}: other processes or the hypervisor took {share:.0%} of the client "
+            "CPU during the run, so the result is likely low; run again on a quiet machine"
+        )
+    return None
+
+
 def run_json_child(
     command: Sequence[str],
     *,
     cpu: int | None,
     timeout: float,
     accept_exit: Collection[int] = (0,),
+    cpus: Cpus | None = None,
 ) -> dict[str, Any]:
-    """Run a child that prints a JSON object (all its stdout, or its last line); return it."""
-    process = subprocess.Popen(
-        list(command),
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-    )
-    pin(process.pid, cpu)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise BenchmarkError(f"{_name(command)} took longer than {timeout:g} s") from None
+    """Run a child that prints a JSON object (all its stdout, or its last line); return it.
+
+    With ``cpus``, the object gets a ``load`` entry from :class:`CpuWatch`.
+    """
+    watch = CpuWatch(cpus or Cpus(None, None))
+    with watch:
+        process = subprocess.Popen(
+            list(command),
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
+        pin(process.pid, cpu)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise BenchmarkError(f"{_name(command)} took longer than {timeout:g} s") from None
     lines = [line for line in out.splitlines() if line.strip()]
     if process.returncode not in accept_exit or not lines:
         raise BenchmarkError(
@@ -338,6 +421,8 @@ def run_json_child(
         data: dict[str, Any] = json.loads(out)
     except ValueError:
         data = json.loads(lines[-1])
+    if cpus is not None:
+        data["load"] = watch.found
     return data
 
 
@@ -351,6 +436,7 @@ class ChildRun:
     peak_rss_bytes: int
     cpu_seconds: float
     stderr: str
+    load: dict[str, Any] = field(default_factory=dict)
 
 
 def run_measured(
@@ -360,6 +446,7 @@ def run_measured(
     timeout: float,
     stdin_path: Path | None = None,
     pipe_stdin: bool = False,
+    cpus: Cpus | None = None,
 ) -> ChildRun:
     """Run ``command`` and measure it with ``wait4``: its own peak RSS and CPU time.
 
@@ -371,7 +458,8 @@ def run_measured(
     if stdin_path is not None:
         source = stdin_path.open("rb")
         stdin = subprocess.PIPE if pipe_stdin else source
-    with tempfile.TemporaryFile() as errors:
+    watch = CpuWatch(cpus or Cpus(None, None))
+    with tempfile.TemporaryFile() as errors, watch:
         started = time.monotonic()
         process = subprocess.Popen(
             list(command),
@@ -409,6 +497,7 @@ def run_measured(
         peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         stderr=stderr,
+        load=watch.found,
     )
 
 

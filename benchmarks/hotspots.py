@@ -2,11 +2,14 @@
 
 Three views of the throughput run (a), against the same fast server and IDs:
 
-- ablation: bulkdelete with its report, without it, and the bare aiohttp pool, each in a fresh
-  pinned process: the differences are what the report and the rest of bulkdelete cost;
-- profile: the same run under pyinstrument (``pip install pyinstrument``; else cProfile, which
+- a ladder: from the bare aiohttp pool to ``purge()`` one layer at a time (anyio's task group,
+  bulkdelete's session settings, ``DeleteClient.delete`` with a pacer that never waits, the
+  real ``Pacer.acquire``, the report, the whole pipeline), each in a fresh pinned process, in
+  rounds; the least CPU per DELETE of each level counts, so that a burst of other load on the
+  machine does not;
+- a profile: ``purge()`` under pyinstrument (``pip install pyinstrument``; else cProfile, which
   inflates small calls): each bulkdelete function's share of the time, inclusive and its own,
-  and the time by package; the full tree goes to ``benchmarks/results/profile.txt``;
+  and the time by package; the whole tree goes to ``benchmarks/results/profile.txt``;
 - per call: microbenchmarks of the pieces on the per-ID path, with an alternative beside some.
 """
 
@@ -35,54 +38,87 @@ from benchmarks._harness import (
     count,
     fast_server,
     ids,
+    noise_note,
     python_child,
     run_json_child,
     write_ids,
 )
-from benchmarks.throughput import run_client
 
 NAME = "hotspots"
-TITLE = "hot spots of bulkdelete's per-DELETE path: ablation, profile, per-call costs"
+TITLE = "hot spots of bulkdelete's per-DELETE path: layer by layer, profile, per-call costs"
 
 CONCURRENCY = 64
 _OWN = str(ROOT / "bulkdelete") + os.sep
 _TOP = 12
 
 
+LEVELS = (
+    "bare aiohttp pool (asyncio.gather)",
+    "+ anyio task group",
+    "+ bulkdelete's session settings",
+    "+ DeleteClient.delete, pacer never waits",
+    "+ Pacer.acquire",
+    "+ FileReport",
+    "purge(): + reader, feed, sync",
+)
+
+
 def run(ctx: Context) -> Findings:
-    n = ctx.size(50_000, 20_000)
-    ids_file = write_ids(ctx.scratch / "hotspots-ids.txt", n)
+    n = ctx.size(20_000, 10_000)
+    rounds = ctx.size(3, 2)
+    profiled = ctx.size(50_000, 20_000)
+    ids_file = write_ids(ctx.scratch / "hotspots-ids.txt", max(n, profiled))
     profile_text = RESULTS_DIR / "profile.txt"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    with fast_server(ctx.cpus.server, n * 4, ctx.server) as server:
-        ablation = {
-            "bulkdelete": run_client(ctx, server, "bulkdelete", ids_file, n),
-            "bulkdelete_no_report": run_client(
-                ctx, server, "bulkdelete", ids_file, n, "--no-report"
-            ),
-            "bare": run_client(ctx, server, "bare", ids_file, n),
-        }
+    notes: list[str] = []
+    ladder: list[list[dict[str, Any]]] = [[] for _ in LEVELS]
+    with fast_server(ctx.cpus.server, n * rounds * len(LEVELS) + profiled, ctx.server) as server:
+        for _ in range(rounds):
+            for level, runs in enumerate(ladder):
+                command = python_child(
+                    "benchmarks.hotspots", "--ladder", str(level), server.url, str(ids_file), str(n)
+                )
+                found = run_json_child(
+                    command, cpu=ctx.cpus.client, timeout=60 + n / 200, cpus=ctx.cpus
+                )
+                runs.append(found)
+                note = noise_note(f"ladder level {level}", found["load"])
+                if note:
+                    notes.append(note)
         command = python_child(
-            "benchmarks.hotspots", "--profile", server.url, str(ids_file), str(n), str(profile_text)
+            "benchmarks.hotspots",
+            "--profile",
+            server.url,
+            str(ids_file),
+            str(profiled),
+            str(profile_text),
         )
-        profile = run_json_child(command, cpu=ctx.cpus.client, timeout=120 + n / 200)
+        profile = run_json_child(command, cpu=ctx.cpus.client, timeout=120 + profiled / 200)
     micro = run_json_child(
         python_child("benchmarks.hotspots", "--micro"), cpu=ctx.cpus.client, timeout=300
     )
-    us = {kind: found["cpu_us_per_request"] for kind, found in ablation.items()}
-    cost = {
-        "report_us_per_request": round(us["bulkdelete"] - us["bulkdelete_no_report"], 1),
-        "rest_of_bulkdelete_us_per_request": round(us["bulkdelete_no_report"] - us["bare"], 1),
-    }
+    steps = [
+        {
+            "level": level,
+            "what": LEVELS[level],
+            "cpu_us_per_request": min(found["cpu_us_per_request"] for found in runs),
+            "per_second": max(found["per_second"] for found in runs),
+            "rounds": [found["cpu_us_per_request"] for found in runs],
+        }
+        for level, runs in enumerate(ladder)
+    ]
+    purge_us = steps[-1]["cpu_us_per_request"]
     # A function's share of the profiled time, applied to the CPU cost of an unprofiled request.
     for function in profile["functions"]:
-        function["approx_us_per_request"] = round(function["inclusive"] * us["bulkdelete"], 1)
+        function["approx_us_per_request"] = round(function["inclusive"] * purge_us, 1)
     own = [f for f in profile["functions"] if f["name"] not in _DRIVERS][:5]
     rows = [
         [
-            f"hotspots · CPU µs per DELETE ({count(n)} IDs)",
-            f"bulkdelete {us['bulkdelete']:.0f} · without report {us['bulkdelete_no_report']:.0f}"
-            f" · bare aiohttp {us['bare']:.0f}",
+            f"hotspots · CPU µs per DELETE, layer by layer (least of {rounds} runs of {count(n)})",
+            " → ".join(
+                f"{step['what'].replace('+ ', '+')} {step['cpu_us_per_request']:.0f}"
+                for step in steps
+            ),
         ],
         [
             f"hotspots · bulkdelete's own code ({profile['profiler']})",
@@ -97,15 +133,128 @@ def run(ctx: Context) -> Findings:
     ]
     return {
         "ids": n,
+        "rounds": rounds,
         "server": server.describe(),
-        "ablation": ablation,
-        "cost": cost,
+        "ladder": steps,
         "profile": profile,
         "profile_text": str(profile_text.relative_to(ROOT)),
         "micro_us_per_call": micro,
-        "notes": [],
+        "notes": notes,
         "rows": rows,
     }
+
+
+# -- the ladder, in a child process ---------------------------------------------------------
+
+
+def _ladder(level: int, url: str, ids_file: Path, n: int) -> dict[str, Any]:
+    import asyncio
+    from collections import deque
+
+    import aiohttp
+    import anyio
+    import yarl
+
+    from bulkdelete import FileReport, Rate, Settings, purge
+    from bulkdelete.client import USER_AGENT, DeleteClient
+    from bulkdelete.pacing import Pacer
+
+    names = ids_file.read_text(encoding="utf-8").split()[:n]
+    settings = Settings(api_key="k", base_url=url, rate=Rate(10_000_000, 1.0), concurrency=64)
+    settings = settings.checked()
+
+    class NeverWaits(Pacer):
+        sent = 0
+
+        async def acquire(self) -> Any:  # Any: the return type has changed before
+            self.sent += 1
+            return self.sent
+
+    def session() -> aiohttp.ClientSession:
+        if level < 2:
+            connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+            return aiohttp.ClientSession(connector=connector, headers={"Authorization": "Bearer k"})
+        # What DeleteClient.__aenter__ sets up.
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=CONCURRENCY, limit_per_host=CONCURRENCY, ttl_dns_cache=300
+            ),
+            timeout=aiohttp.ClientTimeout(total=settings.timeout),
+            headers={
+                "Authorization": "Bearer k",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+        )
+
+    async def plain() -> None:
+        work = deque(names)
+        async with session() as client:
+
+            async def worker() -> None:
+                while work:
+                    url_ = yarl.URL(
+                        f"{url}/v2/identities/{quote(work.popleft(), safe='')}", encoded=True
+                    )
+                    async with client.delete(url_, allow_redirects=level < 2) as response:
+                        await response.read()
+
+            if level == 0:
+                await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+                return
+            async with anyio.create_task_group() as group:
+                for _ in range(CONCURRENCY):
+                    group.start_soon(worker)
+
+    async def with_client(report: FileReport | None) -> None:
+        work = deque(names)
+        pacer = NeverWaits(settings.rate) if level == 3 else Pacer(settings.rate)
+        async with DeleteClient(settings, pacer) as client:
+
+            async def worker() -> None:
+                while work:
+                    result = await client.delete(work.popleft())
+                    if report is not None:
+                        report.write(result)
+
+            async with anyio.create_task_group() as group:
+                for _ in range(CONCURRENCY):
+                    group.start_soon(worker)
+
+    with tempfile.TemporaryDirectory(prefix="bench-ladder-") as scratch:
+        report = FileReport(Path(scratch) / "report.csv") if level >= 5 else None
+        cpu_before = _cpu()
+        started = time.perf_counter()
+        try:
+            if level == 0:
+                asyncio.run(plain())
+            elif level <= 2:
+                anyio.run(plain, backend="asyncio")
+            elif level <= 5:
+                anyio.run(with_client, report, backend="asyncio")
+            else:
+                anyio.run(purge, names, settings, report, backend="asyncio")
+        finally:
+            if report is not None:
+                report.close()
+        seconds = time.perf_counter() - started
+        cpu = _cpu() - cpu_before
+    return {
+        "level": level,
+        "requests": n,
+        "seconds": round(seconds, 4),
+        "per_second": round(n / seconds, 1),
+        "cpu_us_per_request": round(cpu / n * 1e6, 1),
+    }
+
+
+def _cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 _DRIVERS = {"pipeline._work", "client.DeleteClient.delete", "pipeline.run_job", "pipeline.purge"}
@@ -271,7 +420,7 @@ def _micro() -> dict[str, float]:
     from bulkdelete.reader import IdFilter
     from bulkdelete.report import FileReport
 
-    k = 20_000
+    k = 50_000
     names = ids(k)
     base = "http://127.0.0.1:8080"
     found: dict[str, float] = {}
@@ -281,9 +430,13 @@ def _micro() -> dict[str, float]:
     )
     found["utc_now"] = _per_call(lambda: [utc_now() for _ in range(k)], k)
     found["utc_now_alt_cached_second"] = _per_call(lambda: [_utc_now_cached() for _ in range(k)], k)
-    found["IdFilter.check"] = _per_call(
-        lambda: [IdFilter().check(i, n) for i, n in enumerate(names)], k
-    )
+
+    def check_all() -> None:
+        check = IdFilter().check  # a fresh filter each round: every ID is new to it
+        for line, name in enumerate(names, 1):
+            check(line, name)
+
+    found["IdFilter.check"] = _per_call(check_all, k)
     stamp = utc_now()
     rows = [Result(n, Outcome.DELETED, 204, 1, "", "", stamp) for n in names]
     with tempfile.TemporaryDirectory(prefix="bench-micro-") as scratch:
@@ -353,8 +506,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the child processes of the hotspots benchmark")
     parser.add_argument("--profile", nargs=4, metavar=("URL", "IDS", "COUNT", "TEXT"))
     parser.add_argument("--micro", action="store_true")
+    parser.add_argument("--ladder", nargs=4, metavar=("LEVEL", "URL", "IDS", "COUNT"))
     args = parser.parse_args(argv)
-    if args.profile:
+    if args.ladder:
+        level, url, ids_file, n = args.ladder
+        found = _ladder(int(level), url, Path(ids_file), int(n))
+    elif args.profile:
         url, ids_file, n, text = args.profile
         found = _profile(url, Path(ids_file), int(n), Path(text))
     elif args.micro:

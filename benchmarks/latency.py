@@ -7,7 +7,7 @@ runs after it on the same server (its answers are 404s by then, just as late) fo
 
 from __future__ import annotations
 
-from benchmarks._harness import Context, Findings, count, emulator_server, write_ids
+from benchmarks._harness import Context, Findings, count, emulator_server, noise_note, write_ids
 from benchmarks.throughput import run_client
 
 NAME = "latency"
@@ -37,7 +37,11 @@ def run(ctx: Context) -> Findings:
         "bare": bare,
         "bulkdelete_share_of_ideal": round(share, 4),
         "bare_share_of_ideal": round(bare_share, 4),
-        "notes": [],
+        "notes": [
+            note
+            for note in (noise_note("bulkdelete", bulk["load"]), noise_note("bare", bare["load"]))
+            if note
+        ],
         "rows": [
             [
                 f"latency · {LATENCY * 1000:g} ms answers, {CONCURRENCY} in flight "

@@ -20,6 +20,7 @@ from benchmarks._harness import (
     count,
     fast_server,
     mib,
+    noise_note,
     run_measured,
     write_ids,
 )
@@ -46,6 +47,7 @@ def run(ctx: Context) -> Findings:
             timeout=60 + n / 1000,
             stdin_path=ids_file,
             pipe_stdin=True,
+            cpus=ctx.cpus,
         )
         _check(full, "the run")
         dry_tenth = _dry_run(ctx, tenth_file, server.url)
@@ -68,13 +70,14 @@ def run(ctx: Context) -> Findings:
             str(n): round(dry_all.seconds, 3),
         },
         "growth_bytes_per_id": round(per_id, 1),
-        "notes": [],
+        "load": full.load,
+        "notes": [note for note in [noise_note("the run", full.load)] if note],
     }
     findings["rows"] = [
         [
             f"memory · bulkdelete run - fed {count(n)} IDs",
             f"peak RSS {mib(full.peak_rss_bytes)} · {full.seconds:,.0f} s "
-            f"({count(n / full.seconds)}/s) · grows {per_id:,.0f} B per input ID",
+            f"({count(n / full.seconds)}/s) · +{per_id:,.0f} B per distinct ID",
         ]
     ]
     return findings

@@ -19,6 +19,7 @@ from benchmarks._harness import (
     Findings,
     count,
     emulator_server,
+    noise_note,
     run_measured,
     write_ids,
 )
@@ -42,7 +43,7 @@ def run(ctx: Context) -> Findings:
         command = [sys.executable, "-m", "bulkdelete", "run", str(ids_file)]
         command += ["--rate", f"{LIMIT}/s", "--concurrency", str(CONCURRENCY)]
         command += ["--report", str(report), "--yes", "--quiet", "--base-url", server.url]
-        child = run_measured(command, cpu=ctx.cpus.client, timeout=seconds * 4 + 60)
+        child = run_measured(command, cpu=ctx.cpus.client, timeout=seconds * 4 + 60, cpus=ctx.cpus)
         stats = server.stats()
     if child.returncode != 0:
         raise BenchmarkError(f"bulkdelete exited {child.returncode}: {child.stderr[-800:]}")
@@ -70,7 +71,8 @@ def run(ctx: Context) -> Findings:
         "utilisation_with_startup": round(len(finished) / wall / allowed, 4) if wall else None,
         "process_seconds": round(child.seconds, 3),
         "deleted": summary["deleted"],
-        "notes": [],
+        "load": child.load,
+        "notes": [note for note in [noise_note("bulkdelete", child.load)] if note],
     }
     findings["rows"] = [
         [

@@ -26,6 +26,8 @@ from benchmarks._harness import (
     Findings,
     count,
     ids,
+    mib,
+    noise_note,
     run_measured,
 )
 from bulkdelete import FileReport, Outcome, Result, Summary, __version__
@@ -177,14 +179,24 @@ def run(ctx: Context) -> Findings:
         "with_new_requests_beyond_new_ids": sent_again,
         "fresh_first_delete_seconds": round(fresh_first, 3),
         "fresh_exit_seconds": round(fresh.seconds, 3),
-        "notes": [],
+        "fresh_peak_rss_bytes": fresh.peak_rss_bytes,
+        "load": {"all_done": finished.load, "with_new": more.load, "fresh": fresh.load},
+        "notes": [
+            note
+            for note in (
+                noise_note("all done", finished.load),
+                noise_note("1,000 new", more.load),
+                noise_note("no report", fresh.load),
+            )
+            if note
+        ],
     }
     findings["rows"] = [
         [
             f"resume · --resume over a {count(n)}-row report",
             f"all done: exit after {finished.seconds:.1f} s · {count(NEW_IDS)} new: first "
-            f"DELETE after {more_first:.1f} s, exit after {more.seconds:.1f} s "
-            f"(no report: {fresh_first:.2f} s)",
+            f"DELETE after {more_first:.1f} s, exit after {more.seconds:.1f} s (no report: "
+            f"{fresh_first:.2f} s) · peak RSS {mib(more.peak_rss_bytes)}",
         ]
     ]
     return findings
@@ -197,7 +209,7 @@ def _bulkdelete(
     command += ["--yes", "--quiet", "--rate", "10000000/s", "--base-url", server.url]
     if resume:
         command.append("--resume")
-    child = run_measured(command, cpu=ctx.cpus.client, timeout=_TIMEOUT)
+    child = run_measured(command, cpu=ctx.cpus.client, timeout=_TIMEOUT, cpus=ctx.cpus)
     if child.returncode != 0:
         raise BenchmarkError(f"bulkdelete exited {child.returncode}: {child.stderr[-800:]}")
     return child
