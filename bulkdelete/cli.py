@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -336,7 +336,8 @@ def _prior_job(console: Console, report_path: str, settings: Settings) -> PriorJ
             markup=False,
         )
     console.print(
-        f"bulkdelete: resuming: {len(prior.final):,} IDs done, {len(prior.failed):,} failed "
+        f"bulkdelete: resuming: {len(prior.last) - prior.counts['failed']:,} IDs done, "
+        f"{prior.counts['failed']:,} failed "
         "to try again",
         highlight=False,
         markup=False,
@@ -401,7 +402,12 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
                 return EXIT_STOPPED
             source = open_source()
         report = FileReport(report_path)
-        run = Run(summary=Summary(report=report_path), id_filter=IdFilter(skip=skip), total=total)
+        run = Run(
+            summary=Summary(report=report_path),
+            id_filter=IdFilter(skip=skip),
+            total=total,
+            previous=prior.last if prior else None,
+        )
         return _execute(console, args, settings, source, report, run, prior)
     return EXIT_OK  # pragma: no cover - the with block always returns
 
@@ -411,7 +417,7 @@ def _check(
     args: argparse.Namespace,
     settings: Settings,
     source: InputSource,
-    skip: frozenset[str] | set[str],
+    skip: Container[str],
     total: int,
 ) -> int:
     """--dry-run --check: look every ID up, paced like the real run; delete nothing."""
@@ -461,7 +467,7 @@ def _execute(
         state = "interrupted" if summary.interrupted else "stopped" if summary.stopped else "done"
         summary.extra["state"] = state
         if prior is not None:
-            summary.end_job(load_prior_job(report_path, repair=False))
+            summary.end_job(prior, run.retried)
         summary.write(summary_path(report_path))
     _print_summary(console, run, report_path)
     if code is not None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 
 class Outcome(enum.StrEnum):
@@ -20,9 +20,18 @@ FINAL_OUTCOMES = frozenset({Outcome.DELETED, Outcome.NOT_FOUND, Outcome.INVALID}
 """Outcomes a resumed run does not try again."""
 
 
+_second_text: tuple[int, str] = (-1, "")  # the last whole second, formatted
+
+
 def utc_now() -> str:
     """The current UTC time in ISO 8601 with milliseconds, e.g. ``2026-12-04T16:05:00.123Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    global _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second_text[0]:
+        # One row per ID on the hot path: format the date and time once a second.
+        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"
 
 
 @dataclass(frozen=True, slots=True)

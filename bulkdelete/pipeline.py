@@ -13,7 +13,7 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -55,6 +55,8 @@ class Run:
     stopping: bool = False
     in_flight: int = 0
     reader_scope: anyio.CancelScope | None = None
+    previous: Mapping[str, Outcome] | None = None  # a resumed job's last outcome per ID
+    retried: int = 0  # IDs this run finished that had failed in an earlier run
     started: float = field(default_factory=time.monotonic)
 
 
@@ -251,6 +253,7 @@ async def _work(feed: _Feed, client: DeleteClient, report: ReportSink, run: Run)
     summary = run.summary
     # A dry run that checks (--dry-run --check) only looks identities up: it never deletes.
     send = client.look_up if run.summary.dry_run else client.delete
+    previous = run.previous
     while not run.stopping:
         entry = await feed.next()
         if entry is None:
@@ -267,6 +270,8 @@ async def _work(feed: _Feed, client: DeleteClient, report: ReportSink, run: Run)
                 run.in_flight -= 1
         report.write(result)
         summary.count(result.outcome)
+        if previous is not None and previous.get(result.id) is Outcome.FAILED:
+            run.retried += 1
         if result.outcome is Outcome.FAILED:
             log.warning(
                 "%r failed after %d attempt(s): %s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkdelete.emulator import Emulator, EmulatorConfig, emulator_in_thread
+from bulkdelete.emulator import Emulator, EmulatorConfig, FaultConfig, emulator_in_thread
 from bulkdelete.outcome import FINAL_OUTCOMES, Outcome
 from bulkdelete.report import read_report, summary_path
 from tests.conftest import API_KEY, run_cli
@@ -102,6 +103,10 @@ def test_graceful_stop_records_everything_and_resume_finishes(
     done = resume(emulator, workdir)
     assert done.returncode == 1, done.stderr.decode()  # 1: the invalid ".." stays invalid
     check_job_invariants(emulator, workdir / "r.csv", in_flight_allowance=0)
+    job = json.loads(summary_path(workdir / "r.csv").read_text())
+    assert (job["deleted"], job["not_found"], job["failed"], job["invalid"]) == (COUNT, 0, 0, 1)
+    assert job["runs"] == 2
+    assert job["this_run"]["deleted"] < COUNT
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -154,3 +159,27 @@ def test_resume_refuses_another_base_url(emulator: Emulator, workdir: Path) -> N
     )
     assert done.returncode == 2
     assert b"same --base-url" in done.stderr
+
+
+def test_resume_retries_failed_ids_and_the_job_counts_add_up(
+    emulator: Emulator, workdir: Path
+) -> None:
+    write_input(workdir)
+    emulator.set_faults(FaultConfig(error_rate=1.0))
+    args = ["run", "in.txt", "--report", "r.csv", "--base-url", emulator.base_url]
+    args += ["--rate", "1000/s", "--max-attempts", "1", "--max-outage", "1", "--yes", "--quiet"]
+    first = run_cli(args, cwd=workdir)
+    assert first.returncode in (1, 3), first.stderr.decode()
+    failed_ids = run_cli(["report", "failed", "r.csv"], cwd=workdir).stdout.decode().split()
+    assert failed_ids, "the first run left failed rows"
+
+    emulator.set_faults(FaultConfig())
+    done = resume(emulator, workdir)
+    assert done.returncode == 1, done.stderr.decode()  # the invalid ".." stays invalid
+    job = json.loads(summary_path(workdir / "r.csv").read_text())
+    assert (job["deleted"], job["failed"], job["invalid"]) == (COUNT, 0, 1)
+    assert run_cli(["report", "failed", "r.csv"], cwd=workdir).stdout == b""
+    text = run_cli(["report", "summary", "r.csv"], cwd=workdir).stdout.decode()
+    assert "runs" in text
+    assert ["deleted", str(COUNT)] in [line.split() for line in text.splitlines()]
+    check_job_invariants(emulator, workdir / "r.csv", in_flight_allowance=COUNT)
