@@ -47,6 +47,7 @@ def _bulkdelete(args: argparse.Namespace, ids: list[str]) -> Callable[[], Counte
     import anyio
 
     from bulkdelete import FileReport, Rate, Settings, purge
+    from bulkdelete.pipeline import loop_options
 
     rate = Rate.parse(args.rate) if args.rate else Rate(10_000_000, 1.0)
     settings = Settings(api_key="k", base_url=args.url, rate=rate, concurrency=args.concurrency)
@@ -68,7 +69,8 @@ def _bulkdelete(args: argparse.Namespace, ids: list[str]) -> Callable[[], Counte
                     invalid=summary.invalid,
                 )
 
-            result: Counter[str] = anyio.run(main, backend="asyncio")
+            options = {} if args.stdlib_loop else loop_options()
+            result: Counter[str] = anyio.run(main, backend="asyncio", backend_options=options)
             return result
 
     return run
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--report", help="bulkdelete only: report path (default: a temp file)")
     parser.add_argument("--no-report", action="store_true", help="bulkdelete only: no report")
+    parser.add_argument(
+        "--stdlib-loop", action="store_true", help="bulkdelete only: asyncio's own loop, not uvloop"
+    )
     parser.add_argument("--rate", help="bulkdelete only: --rate (default: 10000000/s, no pacing)")
     args = parser.parse_args(argv)
     if not args.url.startswith("http://127.0.0.1:"):

@@ -33,6 +33,8 @@ from benchmarks._harness import (
 )
 
 NAME = "throughput"
+from bulkdelete.pipeline import loop_options  # noqa: E402
+
 TITLE = "DELETE/s against a fast local server: bulkdelete, bare aiohttp, orq-ai-sdk, requests"
 
 CONCURRENCY = 64
@@ -42,7 +44,7 @@ SERVER_BOUND = 0.9
 """A server CPU busier than this share of a run's wall time is what limits that run."""
 """bulkdelete and the bare pool alternate this many times, N/ROUNDS IDs each time."""
 LABELS = {
-    "bulkdelete": "bulkdelete purge()",
+    "bulkdelete": "bulkdelete purge()" + (" on uvloop" if loop_options() else ""),
     "bare": "bare aiohttp pool",
     "sdk": "orq-ai-sdk delete_async",
     "requests": f"requests, {REQUESTS_THREADS} threads",

@@ -25,7 +25,7 @@ from bulkdelete.display import LiveDisplay, outcome_counts, setup_logging
 from bulkdelete.errors import BulkDeleteError, UsageError
 from bulkdelete.outcome import Outcome, utc_now
 from bulkdelete.pacing import Rate, format_duration, format_pace
-from bulkdelete.pipeline import Run, run_job
+from bulkdelete.pipeline import Run, loop_options, run_job
 from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
 from bulkdelete.report import (
     FileReport,
@@ -423,7 +423,16 @@ def _check(
     """--dry-run --check: look every ID up, paced like the real run; delete nothing."""
     run = Run(summary=Summary(), id_filter=IdFilter(skip=skip), total=total)
     display = LiveDisplay(console) if not args.quiet else None
-    anyio.run(_purge, source, settings, None, run, display, backend="asyncio")
+    anyio.run(
+        _purge,
+        source,
+        settings,
+        None,
+        run,
+        display,
+        backend="asyncio",
+        backend_options=loop_options(),
+    )
     summary = run.summary
     lines = [
         f"check: {summary.deleted:,} exist and would be deleted, {summary.not_found:,} are "
@@ -456,7 +465,16 @@ def _execute(
     display = LiveDisplay(console) if not args.quiet else None
     code: int | None = None
     try:
-        anyio.run(_purge, source, settings, report, run, display, backend="asyncio")
+        anyio.run(
+            _purge,
+            source,
+            settings,
+            report,
+            run,
+            display,
+            backend="asyncio",
+            backend_options=loop_options(),
+        )
     except BulkDeleteError as exc:
         log.error("stopped: %s", exc, extra={"event": {"event": "stopped", "reason": str(exc)}})
         code = exc.exit_code

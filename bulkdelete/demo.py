@@ -12,7 +12,7 @@ from bulkdelete.display import LiveDisplay, outcome_counts, setup_logging
 from bulkdelete.emulator import EmulatorConfig, FaultConfig, running_emulator
 from bulkdelete.errors import UsageError
 from bulkdelete.pacing import Rate
-from bulkdelete.pipeline import Run, run_job
+from bulkdelete.pipeline import Run, loop_options, run_job
 from bulkdelete.reader import IdFilter, open_input
 from bulkdelete.report import FileReport, Summary, summary_path
 from bulkdelete.settings import Settings
@@ -34,7 +34,7 @@ def sample_path() -> Path:
 def run_demo(console: Console) -> int:
     """Run the demo; return 0 when no ID failed."""
     setup_logging(console, verbose=False)
-    return anyio.run(_demo, console, backend="asyncio")
+    return anyio.run(_demo, console, backend="asyncio", backend_options=loop_options())
 
 
 async def _demo(console: Console) -> int:

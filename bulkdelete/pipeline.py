@@ -60,6 +60,18 @@ class Run:
     started: float = field(default_factory=time.monotonic)
 
 
+def loop_options() -> dict[str, object]:
+    """anyio's asyncio options: uvloop when it is installed (``bulkdelete[fast]``).
+
+    uvloop runs the same code with less CPU per request; without it the standard loop serves.
+    """
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}
+
+
 async def purge(
     ids: Iterable[str] | AsyncIterable[str],
     settings: Settings,
