@@ -507,8 +507,21 @@ async def _purge(
     with display:
         async with anyio.create_task_group() as group:
             group.start_soon(display.follow, run)
+            if run.total is None and source.path != "-":
+                group.start_soon(_count_total, source, run)
             await run_job(records, settings, report, run, handle_signals=True)
             group.cancel_scope.cancel()
+
+
+async def _count_total(source: InputSource, run: Run) -> None:
+    """Count the file's distinct IDs to do, beside the run, so the display can show a total."""
+
+    def count() -> int:
+        with open_input(source.path, source.format, source.column) as again:
+            counter = IdFilter(skip=run.id_filter.skip)
+            return sum(1 for _ in counter.entries(again.records()))
+
+    run.total = await anyio.to_thread.run_sync(count, abandon_on_cancel=True)
 
 
 def _report_command(args: argparse.Namespace) -> int:
