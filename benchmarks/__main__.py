@@ -32,7 +32,7 @@ from benchmarks._harness import (
     nginx_path,
 )
 
-DEFAULT = ("throughput", "pace", "latency", "memory", "resume", "emulator")
+DEFAULT = ("throughput", "pace", "latency", "display", "memory", "resume", "emulator")
 FAST_SERVER = frozenset({"throughput", "memory", "hotspots"})
 """The benchmarks that want the fastest server there is (nginx, else the emulator)."""
 EXTRA = ("hotspots",)

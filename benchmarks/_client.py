@@ -58,7 +58,10 @@ def _bulkdelete(args: argparse.Namespace, ids: list[str]) -> Callable[[], Counte
 
             async def main() -> Counter[str]:
                 try:
-                    summary = await purge(ids, settings, report)
+                    if args.display:
+                        summary = await _with_display(ids, settings, report)
+                    else:
+                        summary = await purge(ids, settings, report)
                 finally:
                     if report is not None:
                         report.close()
@@ -74,6 +77,28 @@ def _bulkdelete(args: argparse.Namespace, ids: list[str]) -> Callable[[], Counte
             return result
 
     return run
+
+
+async def _with_display(ids: list[str], settings: Any, report: Any) -> Any:
+    """purge() as the CLI runs it on a terminal: a live rich display following the run."""
+    import io
+
+    import anyio
+    from rich.console import Console
+
+    from bulkdelete.display import LiveDisplay
+    from bulkdelete.pipeline import Run, run_job
+    from bulkdelete.reader import IdFilter
+    from bulkdelete.report import Summary
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    run = Run(summary=Summary(), id_filter=IdFilter(), total=len(ids))
+    with LiveDisplay(console) as display:
+        async with anyio.create_task_group() as group:
+            group.start_soon(display.follow, run)
+            summary = await run_job(enumerate(ids, 1), settings, report, run)
+            group.cancel_scope.cancel()
+    return summary
 
 
 # -- the reference: a bare aiohttp worker pool ----------------------------------------------
@@ -200,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--report", help="bulkdelete only: report path (default: a temp file)")
     parser.add_argument("--no-report", action="store_true", help="bulkdelete only: no report")
+    parser.add_argument(
+        "--display", action="store_true", help="bulkdelete only: with the live rich display"
+    )
     parser.add_argument(
         "--stdlib-loop", action="store_true", help="bulkdelete only: asyncio's own loop, not uvloop"
     )
