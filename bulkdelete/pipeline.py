@@ -13,8 +13,8 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -57,7 +57,6 @@ class Run:
     reader_scope: anyio.CancelScope | None = None
     previous: Mapping[str, Outcome] | None = None  # a resumed job's last outcome per ID
     retried: int = 0  # IDs this run finished that had failed in an earlier run
-    started: float = field(default_factory=time.monotonic)
 
 
 def loop_options() -> dict[str, object]:
@@ -103,7 +102,6 @@ async def run_job(
     run: Run,
     *,
     handle_signals: bool = False,
-    on_start: Callable[[Run], None] | None = None,
 ) -> Summary:
     """Run one purge over ``(line, id)`` records; the engine behind :func:`purge` and the CLI.
 
@@ -132,8 +130,6 @@ async def run_job(
                 workers.start_soon(_read, records, run.id_filter, send, run)
                 for _ in range(settings.concurrency):
                     workers.start_soon(_work, feed, client, sink, run)
-                if on_start is not None:
-                    on_start(run)
             outer.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
