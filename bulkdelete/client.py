@@ -206,7 +206,7 @@ class DeleteClient:
         sends = 0  # requests sent for this ID: the report's attempts
         counted = 0  # those that count against --max-attempts (not 429s, not in an outage)
         while True:
-            probe = await breaker.admit(pacer)
+            probe = breaker.is_open and await breaker.admit(pacer)
             sent = await pacer.acquire()
             sends += 1
             down = True

@@ -242,6 +242,10 @@ class _Feed:
         self._ended = False
         self._lock = anyio.Lock()
 
+    def take(self) -> Entry | None:
+        """The next entry if one is buffered, without waiting (the hot path)."""
+        return self._buffer.popleft() if self._buffer else None
+
     async def next(self) -> Entry | None:
         buffer = self._buffer
         while not buffer:
@@ -263,7 +267,7 @@ async def _work(feed: _Feed, client: DeleteClient, report: ReportSink, run: Run)
     send = client.look_up if run.summary.dry_run else client.delete
     previous = run.previous
     while not run.stopping:
-        entry = await feed.next()
+        entry = feed.take() or await feed.next()
         if entry is None:
             return
         if entry.invalid is not None:
