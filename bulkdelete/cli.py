@@ -21,12 +21,12 @@ from rich.console import Console
 
 from bulkdelete._version import __version__
 from bulkdelete.confirm import ask, open_terminal, spool_stdin
-from bulkdelete.display import LiveDisplay, outcome_counts, setup_logging
+from bulkdelete.display import STATUS_EVERY, LiveDisplay, outcome_counts, setup_logging
 from bulkdelete.errors import BulkDeleteError, UsageError
 from bulkdelete.outcome import Outcome, utc_now
-from bulkdelete.pacing import Rate, format_duration, format_pace
+from bulkdelete.pacing import Rate, format_duration
 from bulkdelete.pipeline import Run, loop_options, run_job
-from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
+from bulkdelete.reader import FORMATS, Entry, IdFilter, InputSource, open_input
 from bulkdelete.report import (
     FileReport,
     PriorJob,
@@ -39,6 +39,7 @@ from bulkdelete.report import (
 from bulkdelete.settings import DEFAULT_BASE_URL, Settings
 
 log = logging.getLogger("bulkdelete")
+SHOWN_INVALID = 5  # invalid IDs a dry run shows, with their line numbers
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -227,6 +228,14 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         "-v", "--verbose", action="store_true", help="also log each retry and short pauses"
     )
     output.add_argument(
+        "--status-every",
+        type=float,
+        default=STATUS_EVERY,
+        metavar="SECONDS",
+        help="without a terminal (cron, CI, logs), one status line this often "
+        f"(default {STATUS_EVERY:g})",
+    )
+    output.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
@@ -363,7 +372,10 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
         )
     prior = _prior_job(console, report_path, settings) if args.resume else None
     skip = prior.final if prior else frozenset[str]()
-    planning = settings.dry_run or confirm or args.max_deletes is not None
+    # A file is read through once before any request: a bad line (not UTF-8, bad JSON) is a
+    # usage error then, not a surprise halfway through the purge, and the total is known.
+    # stdin streams unless the count is needed first (then it is spooled to a temporary file).
+    planning = settings.dry_run or confirm or args.max_deletes is not None or args.input != "-"
     with ExitStack() as cleanup:
         if terminal is not None:
             cleanup.callback(terminal.close)
@@ -381,12 +393,14 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
         total: int | None = None
         if planning:
             plan = IdFilter(skip=skip)
-            for _ in plan.entries(source.records()):
-                pass
+            first_invalid: list[Entry] = []
+            for entry in plan.entries(source.records()):
+                if entry.invalid is not None and len(first_invalid) < SHOWN_INVALID:
+                    first_invalid.append(entry)
             total = plan.counts.distinct
             to_delete = plan.counts.distinct - plan.counts.invalid
             if settings.dry_run:
-                _print_plan(console, args.input, settings, plan, source.sha256)
+                _print_plan(console, args.input, settings, plan, source.sha256, first_invalid)
                 if settings.check:
                     return _check(console, args, settings, open_source(), skip, total)
                 return EXIT_OK
@@ -422,7 +436,7 @@ def _check(
 ) -> int:
     """--dry-run --check: look every ID up, paced like the real run; delete nothing."""
     run = Run(summary=Summary(), id_filter=IdFilter(skip=skip), total=total)
-    display = LiveDisplay(console) if not args.quiet else None
+    display = LiveDisplay(console, args.status_every) if not args.quiet else None
     anyio.run(
         _purge,
         source,
@@ -462,7 +476,7 @@ def _execute(
     summary.base_url = settings.base_url
     summary.extra["state"] = "running"
     summary.write(summary_path(report_path))
-    display = LiveDisplay(console) if not args.quiet else None
+    display = LiveDisplay(console, args.status_every) if not args.quiet else None
     code: int | None = None
     try:
         anyio.run(
@@ -477,7 +491,10 @@ def _execute(
         )
     except BulkDeleteError as exc:
         log.error("stopped: %s", exc, extra={"event": {"event": "stopped", "reason": str(exc)}})
-        code = exc.exit_code
+        # Bad input found on the way (a line of stdin that is not UTF-8, say) comes after
+        # requests were sent: that is a stopped run (3), not a usage error (2).
+        sent = run.pacer.sent if run.pacer is not None else 0
+        code = EXIT_STOPPED if isinstance(exc, UsageError) and sent else exc.exit_code
         summary.stopped = str(exc)
     finally:
         report.close()
@@ -507,21 +524,8 @@ async def _purge(
     with display:
         async with anyio.create_task_group() as group:
             group.start_soon(display.follow, run)
-            if run.total is None and source.path != "-":
-                group.start_soon(_count_total, source, run)
             await run_job(records, settings, report, run, handle_signals=True)
             group.cancel_scope.cancel()
-
-
-async def _count_total(source: InputSource, run: Run) -> None:
-    """Count the file's distinct IDs to do, beside the run, so the display can show a total."""
-
-    def count() -> int:
-        with open_input(source.path, source.format, source.column) as again:
-            counter = IdFilter(skip=run.id_filter.skip)
-            return sum(1 for _ in counter.entries(again.records()))
-
-    run.total = await anyio.to_thread.run_sync(count, abandon_on_cancel=True)
 
 
 def _report_command(args: argparse.Namespace) -> int:
@@ -558,7 +562,12 @@ def _report_command(args: argparse.Namespace) -> int:
 
 
 def _print_plan(
-    console: Console, input_path: str, settings: Settings, plan: IdFilter, sha256: str | None
+    console: Console,
+    input_path: str,
+    settings: Settings,
+    plan: IdFilter,
+    sha256: str | None,
+    first_invalid: list[Entry],
 ) -> None:
     counts = plan.counts
     to_delete = counts.distinct - counts.invalid
@@ -567,10 +576,12 @@ def _print_plan(
         f"dry run: nothing was sent to {settings.base_url}",
         f"  input          {input_path} ({counts.input_lines:,} IDs read"
         + (f", sha256 {sha256[:12]}…)" if sha256 else ")"),
-        f"  to delete      {to_delete:,} distinct IDs",
+        f"  to delete      {to_delete:,} distinct IDs"
+        + (f" ({counts.skipped:,} more already done)" if counts.skipped else ""),
         f"  duplicates     {counts.duplicates:,}",
         f"  invalid        {counts.invalid:,} (never sent)",
-        f"  pace           {settings.rate} ({format_pace(per_second)})",
+        *(f"    line {entry.line}: {entry.id!r}: {entry.invalid}" for entry in first_invalid),
+        f"  pace           {settings.rate}: one request every {1 / per_second:.3g} s",
         f"  would take     about {format_duration(to_delete / per_second)} at that pace",
     ]
     console.print("\n".join(lines), highlight=False, markup=False)

@@ -98,8 +98,9 @@ def _duration(seconds: float) -> str:
 class LiveDisplay(AbstractContextManager["LiveDisplay"]):
     """A rich progress bar on a terminal; plain status lines every 10 s elsewhere."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, status_every: float = STATUS_EVERY) -> None:
         self._console = console
+        self._status_every = status_every
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
@@ -136,8 +137,8 @@ class LiveDisplay(AbstractContextManager["LiveDisplay"]):
         if self._progress is None:
             last = time.monotonic()
             while True:
-                await anyio.sleep(1.0)
-                if time.monotonic() - last >= STATUS_EVERY:
+                await anyio.sleep(min(1.0, self._status_every))
+                if time.monotonic() - last >= self._status_every:
                     last = time.monotonic()
                     self._console.print(f"bulkdelete: {status_line(run)}", highlight=False)
         progress, task = self._progress, self._task

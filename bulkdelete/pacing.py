@@ -195,6 +195,11 @@ class Pacer:
         return self._per_second
 
     @property
+    def sent(self) -> int:
+        """Requests let out so far."""
+        return self._sent
+
+    @property
     def ceiling(self) -> float:
         """The fastest pace this pacer will ever use, in requests per second."""
         return self._ceiling

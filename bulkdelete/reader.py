@@ -409,11 +409,6 @@ class IdFilter:
         self._skip = skip
         self._seen: set[str] = set()
 
-    @property
-    def skip(self) -> Container[str]:
-        """The IDs this filter skips as done."""
-        return self._skip
-
     def entries(self, records: Iterable[tuple[int, str]]) -> Iterator[Entry]:
         """Yield an `Entry` for each distinct, not skipped ID in `records`, lazily."""
         check = self.check

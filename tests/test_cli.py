@@ -134,6 +134,10 @@ def test_api_key_file(emulator: Emulator, workdir: Path) -> None:
         (["in.txt"], {"ORQ_API_KEY": ""}, b"ORQ_API_KEY"),
         (["in.txt", "--report", "r.xml"], {}, b".csv or .jsonl"),
         (["in.csv", "--column", "nope"], {}, b"external_id"),
+        (["latin1.txt"], {}, b"line 2"),
+        (["in.txt", "--report", "no/such/dir/r.csv"], {}, b"not a writable directory"),
+        (["in.txt", "--concurrency", "0"], {}, b"--concurrency"),
+        (["in.txt", "--check"], {}, b"--dry-run"),
     ],
 )
 def test_usage_errors_exit_2_before_any_request(
@@ -141,6 +145,7 @@ def test_usage_errors_exit_2_before_any_request(
 ) -> None:
     (workdir / "in.txt").write_text("user-000010\n", encoding="utf-8")
     (workdir / "in.csv").write_text("external_id,email\nuser-000010,x\n", encoding="utf-8")
+    (workdir / "latin1.txt").write_bytes(b"user-000010\ncaf\xe9\n")
     base = ["--base-url", emulator.base_url, "--yes", "--quiet"]
     done = run_cli(["run", *base, *args], env=env)  # later options win: args override base
     assert done.returncode == 2, done.stderr.decode()
@@ -166,6 +171,7 @@ def test_dry_run_sends_nothing(emulator: Emulator, workdir: Path) -> None:
     text = done.stderr.decode()
     assert "2 distinct IDs" in text
     assert "duplicates     1" in text
+    assert """line 3: '..': ".." is not an ID""" in text
     assert emulator.stats.requests == 0
 
 
@@ -232,3 +238,39 @@ def test_dry_run_check_looks_up_and_deletes_nothing(emulator: Emulator, workdir:
     assert emulator.identity_count() == 50
     assert emulator.stats.requests == 4
     assert not (workdir / "r.csv").exists()
+
+
+def test_without_a_terminal_a_status_line_comes_every_so_often(workdir: Path) -> None:
+    config = EmulatorConfig(api_key=API_KEY, seed_count=40)
+    (workdir / "in.txt").write_text(
+        "".join(f"user-{n:06d}\n" for n in range(1, 41)), encoding="utf-8"
+    )
+    with emulator_in_thread(config) as emulator:
+        args = ["run", "in.txt", "--report", "r.csv", "--base-url", emulator.base_url]
+        done = run_cli([*args, "--rate", "20/s", "--yes", "--status-every", "0.5"])
+    assert done.returncode == 0, done.stderr.decode()
+    status = [line for line in done.stderr.decode().splitlines() if " done · " in line]
+    assert len(status) >= 2, done.stderr.decode()
+    assert "/40 done" in status[-1]
+    assert "pace " in status[-1]
+    assert "deleted " in status[-1]
+
+
+def test_bad_input_halfway_down_stdin_stops_with_exit_3(workdir: Path) -> None:
+    config = EmulatorConfig(api_key=API_KEY, seed_count=2000)
+    lines = b"".join(b"user-%06d\n" % n for n in range(1, 2001)) + b"caf\xe9\n"
+    with emulator_in_thread(config) as emulator:
+        done = run_cli(["run", "-", "--report", "r.csv", *run_args(emulator)], stdin=lines)
+        assert done.returncode == 3, done.stderr.decode()
+        assert b"line 2001 is not UTF-8" in done.stderr
+        assert b"--resume" in done.stderr
+        recorded = {row["id"] for row in read_csv_report(workdir / "r.csv")}
+        assert emulator.stats.deleted_ids <= recorded  # nothing deleted goes unrecorded
+
+
+def test_bad_input_in_the_first_lines_of_stdin_is_exit_2(emulator: Emulator, workdir: Path) -> None:
+    lines = b"user-000030\ncaf\xe9\n"
+    done = run_cli(["run", "-", "--report", "r.csv", *run_args(emulator)], stdin=lines)
+    assert done.returncode == 2, done.stderr.decode()
+    assert b"line 2 is not UTF-8" in done.stderr
+    assert emulator.stats.requests == 0
