@@ -55,6 +55,7 @@ class Run:
     stopping: bool = False
     in_flight: int = 0
     reader_scope: anyio.CancelScope | None = None
+    error: BulkDeleteError | None = None  # what stopped the run, raised once it has wound down
     previous: Mapping[str, Outcome] | None = None  # a resumed job's last outcome per ID
     retried: int = 0  # IDs this run finished that had failed in an earlier run
 
@@ -131,6 +132,8 @@ async def run_job(
                 for _ in range(settings.concurrency):
                     workers.start_soon(_work, feed, client, sink, run)
             outer.cancel_scope.cancel()
+        if run.error is not None:
+            raise run.error
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
     finally:
@@ -179,12 +182,30 @@ async def _numbered(ids: Iterable[str] | AsyncIterable[str]) -> AsyncIterator[tu
             yield line, identity_id
 
 
+def stop(run: Run, error: BulkDeleteError | None = None) -> None:
+    """Wind the run down: read nothing more, send nothing new; requests in flight finish and
+    are recorded (an identity they deleted is never missing from the report). ``error``, the
+    first one that stopped the run, is raised once the workers are done."""
+    if error is not None and run.error is None:
+        run.error = error
+    if run.stopping:
+        return
+    run.stopping = True
+    if run.pacer is not None:
+        run.pacer.close()
+    if run.reader_scope is not None:
+        run.reader_scope.cancel()
+
+
 async def _read(
     records: Records, id_filter: IdFilter, send: ObjectSendStream[list[Entry]], run: Run
 ) -> None:
     """Feed batches of checked entries to the workers until the input ends."""
     with anyio.CancelScope() as run.reader_scope:
-        await _read_into(records, id_filter, send, run)
+        try:
+            await _read_into(records, id_filter, send, run)
+        except BulkDeleteError as exc:  # a line that cannot be read
+            stop(run, exc)
 
 
 async def _read_into(
@@ -278,6 +299,9 @@ async def _work(feed: _Feed, client: DeleteClient, report: ReportSink, run: Run)
                 result = await send(entry.id)
             except PacerClosed:
                 return
+            except BulkDeleteError as exc:  # the key refused, an outage too long...
+                stop(run, exc)
+                return
             finally:
                 run.in_flight -= 1
         report.write(result)
@@ -306,11 +330,7 @@ async def _watch_signals(run: Run, everything: anyio.CancelScope) -> None:
             run.summary.interrupted = True
             name = signal.Signals(signum).name
             if not run.stopping:
-                run.stopping = True
-                if run.pacer is not None:
-                    run.pacer.close()
-                if run.reader_scope is not None:
-                    run.reader_scope.cancel()
+                stop(run)
                 log.warning(
                     "%s: stopping; %d request(s) in flight finish first "
                     "(press Ctrl-C again to stop at once)",
