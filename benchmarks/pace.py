@@ -1,7 +1,8 @@
-"""Pace accuracy: bulkdelete at ``--rate 100/s`` against the emulator limiting 100 per 1 s.
+"""Pace accuracy against the emulator limiting 100 requests per rolling second.
 
-The command line is run as an operator would (``bulkdelete run FILE --rate 100/s``) for about
-12 s (6 s with ``--quick``). The emulator counts the most requests that arrived within any
+Three paces, each run as an operator would (``bulkdelete run FILE --rate R``) for about 12 s
+(6 s with ``--quick``): ``--rate 100/s`` (the limit itself), ``--rate 500/s`` (a ceiling five
+times the limit: the pace must learn the limit from the API's headers) and ``--rate auto``. The emulator counts the most requests that arrived within any
 rolling second (``max_in_window``) and the 429s; the report's ``finished_at`` column gives the
 pace achieved between the first answer and the last.
 """
@@ -26,22 +27,35 @@ from benchmarks._harness import (
 from bulkdelete.report import read_report, summary_path
 
 NAME = "pace"
-TITLE = "pace accuracy: --rate 100/s against a rolling limit of 100 per second"
+TITLE = "pace accuracy: --rate 100/s, 500/s and auto against a rolling limit of 100/s"
 
 LIMIT = 100
 PERIOD = 1.0
 CONCURRENCY = 8
 
 
+RATES = (f"{LIMIT}/s", f"{5 * LIMIT}/s", "auto")
+
+
 def run(ctx: Context) -> Findings:
+    runs = {rate: _measure(ctx, rate) for rate in RATES}
+    findings: Findings = {
+        "paces": runs,
+        "rows": [row for found in runs.values() for row in found.pop("rows")],
+    }
+    return findings
+
+
+def _measure(ctx: Context, rate: str) -> Findings:
     seconds = ctx.size(12, 6)
     n = LIMIT * seconds
-    ids_file = write_ids(ctx.scratch / "pace-ids.txt", n)
-    report = ctx.scratch / "pace-report.csv"
+    name = rate.replace("/", "-per-")
+    ids_file = write_ids(ctx.scratch / f"pace-ids-{name}.txt", n)
+    report = ctx.scratch / f"pace-report-{name}.csv"
     limit = f"{LIMIT}/{PERIOD:g}s"
     with emulator_server(ctx.cpus.server, "--seed-count", str(n), "--rate-limit", limit) as server:
         command = [sys.executable, "-m", "bulkdelete", "run", str(ids_file)]
-        command += ["--rate", f"{LIMIT}/s", "--concurrency", str(CONCURRENCY)]
+        command += ["--rate", rate, "--concurrency", str(CONCURRENCY)]
         command += ["--report", str(report), "--yes", "--quiet", "--base-url", server.url]
         child = run_measured(command, cpu=ctx.cpus.client, timeout=seconds * 4 + 60, cpus=ctx.cpus)
         stats = server.stats()
@@ -57,12 +71,13 @@ def run(ctx: Context) -> Findings:
     too_many = int(stats["rate_limited"])
     findings: Findings = {
         "limit": f"{LIMIT} per {PERIOD:g} s",
-        "rate": f"{LIMIT}/s",
+        "rate": rate,
         "concurrency": CONCURRENCY,
         "ids": n,
         "server": server.describe(),
         "requests_seen": stats["requests"],
         "rate_limited_429": too_many,
+        "share_429": round(too_many / max(1, int(stats["requests"])), 4),
         "max_in_window": max_in_window,
         "max_in_window_share": round(max_in_window / LIMIT, 3),
         "steady_per_second": round(steady, 2),
@@ -76,9 +91,11 @@ def run(ctx: Context) -> Findings:
     }
     findings["rows"] = [
         [
-            f"pace · --rate {LIMIT}/s vs limit {LIMIT}/{PERIOD:g} s ({count(n)} IDs)",
+            f"pace · --rate {rate} vs limit {LIMIT}/{PERIOD:g} s ({count(n)} IDs)",
             f"max in window {max_in_window}/{LIMIT} · utilisation "
-            f"{findings['utilisation']:.1%} · {too_many} answers 429",
+            f"{findings['utilisation']:.1%} steady, "
+            f"{findings['utilisation_with_startup']:.1%} from the start · "
+            f"{too_many} answers 429 ({findings['share_429']:.1%})",
         ]
     ]
     return findings
