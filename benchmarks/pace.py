@@ -2,8 +2,9 @@
 
 Three paces, each run as an operator would (``bulkdelete run FILE --rate R``) for about 12 s
 (6 s with ``--quick``): ``--rate 100/s`` (the limit itself), ``--rate 500/s`` (a ceiling five
-times the limit: the pace must learn the limit from the API's headers) and ``--rate auto``. The emulator counts the most requests that arrived within any
-rolling second (``max_in_window``) and the 429s; the report's ``finished_at`` column gives the
+times the limit: the pace must learn the limit from the API's headers) and ``--rate auto``.
+The emulator counts the most requests that arrived within any rolling second
+(``max_in_window``, 429s included) and the 429s; the report's ``finished_at`` column gives the
 pace achieved between the first answer and the last.
 """
 
