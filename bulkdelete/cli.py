@@ -63,6 +63,19 @@ exit codes: 0 all deleted or already gone, 1 some failed or invalid, 2 usage or 
 """
 
 
+EMULATOR_EXAMPLES = """\
+examples:
+  # rehearse a purge: 1,000 identities, the plan's quota, and the IDs written out as a list
+  bulkdelete emulator --port 8080 --api-key test --seed-count 1000 --write-ids ids.txt \\
+      --rate-limit 100/60s
+  ORQ_API_KEY=test bulkdelete run ids.txt --base-url http://127.0.0.1:8080 --rate 100/min --yes
+
+  # a bad day: 5% 5xx, 2% dropped connections, 50 ms latency, reproducible
+  bulkdelete emulator --port 0 --seed-count 500 --error-rate 0.05 --drop-rate 0.02 \\
+      --latency 0.05 --fault-seed 7
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bulkdelete",
@@ -87,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a local orq.ai Identities API for rehearsals and tests",
         description="A local orq.ai Identities API with rolling-window rate limits and faults "
         "on demand. Prints its base URL on the first line of stdout; serves until Ctrl-C or "
-        "SIGTERM.",
+        "SIGTERM. GET /_emulator/stats tells what it saw.",
+        epilog=EMULATOR_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from bulkdelete.emulator.cli import add_emulator_arguments
 

@@ -183,3 +183,22 @@ def test_resume_retries_failed_ids_and_the_job_counts_add_up(
     assert "runs" in text
     assert ["deleted", str(COUNT)] in [line.split() for line in text.splitlines()]
     check_job_invariants(emulator, workdir / "r.csv", in_flight_allowance=COUNT)
+
+
+def test_an_outage_past_max_outage_exits_3_and_resume_finishes(
+    emulator: Emulator, workdir: Path
+) -> None:
+    write_input(workdir)
+    emulator.start_outage(120.0)
+    args = ["run", "in.txt", "--report", "r.csv", "--base-url", emulator.base_url]
+    done = run_cli([*args, "--rate", "500/s", "--max-outage", "2", "--yes", "--quiet"], cwd=workdir)
+    assert done.returncode == 3, done.stderr.decode()
+    assert b"--max-outage" in done.stderr
+    assert b"--resume" in done.stderr
+    failed = run_cli(["report", "failed", "r.csv"], cwd=workdir).stdout
+    assert failed == b"", "an outage burns no ID into failed"
+
+    emulator.start_outage(0)
+    done = resume(emulator, workdir)
+    assert done.returncode == 1, done.stderr.decode()  # the invalid ".." stays invalid
+    check_job_invariants(emulator, workdir / "r.csv", in_flight_allowance=0)
