@@ -202,3 +202,48 @@ def test_an_outage_past_max_outage_exits_3_and_resume_finishes(
     done = resume(emulator, workdir)
     assert done.returncode == 1, done.stderr.decode()  # the invalid ".." stays invalid
     check_job_invariants(emulator, workdir / "r.csv", in_flight_allowance=0)
+
+
+def test_resume_with_the_input_re_sorted_and_grown(emulator: Emulator, workdir: Path) -> None:
+    write_input(workdir)
+    process = start_run(emulator, workdir, rate="40/s")
+    wait_for_rows(workdir / "r.csv", 15)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=20)
+    assert process.returncode == 130
+
+    emulator.add_identities(["late-1", "late-2"])
+    lines = (workdir / "in.txt").read_text(encoding="utf-8").splitlines()
+    random.Random(5).shuffle(lines)
+    (workdir / "in.txt").write_text("\n".join([*lines, "late-1", "late-2"]) + "\n")
+    done = resume(emulator, workdir)
+    assert done.returncode == 1, done.stderr.decode()
+    final = Counter(r.id for r in read_report(workdir / "r.csv") if r.outcome in FINAL_OUTCOMES)
+    assert {"late-1", "late-2"} <= set(final)
+    assert max(final.values()) == 1
+    assert emulator.identity_count() == 0
+    assert max(emulator.stats.deletes_by_id.values()) == 1
+
+
+def test_a_second_signal_stops_at_once_and_the_report_still_parses(workdir: Path) -> None:
+    faults = FaultConfig(latency=3.0)  # every answer takes 3 s: a graceful stop would wait
+    with emulator_in_thread(
+        EmulatorConfig(api_key=API_KEY, seed_count=COUNT, faults=faults)
+    ) as emu:
+        write_input(workdir)
+        process = start_run(emu, workdir, rate="40/s")
+        deadline = time.monotonic() + 10
+        while emu.stats.requests < CONCURRENCY and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=20)
+        assert time.monotonic() - started < 2.5, "the second Ctrl-C did not stop at once"
+    assert process.returncode == 130, stderr.decode()
+    assert b"stopping at once" in stderr
+    report = workdir / "r.csv"
+    if report.exists():  # the answers take 3 s: most likely nothing was recorded
+        assert all(row.outcome in FINAL_OUTCOMES for row in read_report(report))
+    assert '"interrupted": true' in summary_path(workdir / "r.csv").read_text()
