@@ -82,7 +82,7 @@ async def purge(
     """Delete every distinct ID in ``ids`` through the orq.ai API; return the summary.
 
     ``ids`` is any iterable or async iterable of strings (it is consumed lazily, so it may be
-    endless or huge). Each distinct ID is sent at most once, duplicates are counted, and IDs
+    endless or huge; a plain iterable is consumed in a worker thread, a batch at a time). Each distinct ID is sent at most once, duplicates are counted, and IDs
     that cannot travel as one URL path segment are reported ``invalid`` and never sent.
     ``report`` receives one :class:`~bulkdelete.outcome.Result` per distinct ID as it
     happens (see :class:`~bulkdelete.report.FileReport` and
@@ -93,7 +93,10 @@ async def purge(
     refuses the key, and :class:`~bulkdelete.errors.RunStopped` when a safety limit stops it.
     """
     run = Run(summary=Summary(), id_filter=IdFilter(skip=frozenset(skip)))
-    return await run_job(_numbered(ids), settings, report, run)
+    # A plain iterable is read in a worker thread, batch by batch, like a file; an async one
+    # is read on the event loop.
+    records: Records = _numbered(ids) if isinstance(ids, AsyncIterable) else enumerate(ids, 1)
+    return await run_job(records, settings, report, run)
 
 
 async def run_job(
@@ -171,15 +174,11 @@ class _NullReport:
         pass
 
 
-async def _numbered(ids: Iterable[str] | AsyncIterable[str]) -> AsyncIterator[tuple[int, str]]:
-    if isinstance(ids, AsyncIterable):
-        line = 0
-        async for identity_id in ids:
-            line += 1
-            yield line, identity_id
-    else:
-        for line, identity_id in enumerate(ids, start=1):
-            yield line, identity_id
+async def _numbered(ids: AsyncIterable[str]) -> AsyncIterator[tuple[int, str]]:
+    line = 0
+    async for identity_id in ids:
+        line += 1
+        yield line, identity_id
 
 
 def stop(run: Run, error: BulkDeleteError | None = None) -> None:
