@@ -311,7 +311,9 @@ class DeleteClient:
         was_paused = pacer.paused_for() > 0
         pacer.pause_until(time.monotonic() + delay)
         if not was_paused:
-            slowed = status == 429 and reset is None and pacer.slow_down()
+            # With rate-limit headers the learned window sets the pace; until it is learned
+            # (or without the headers), a 429 halves it.
+            slowed = status == 429 and (reset is None or not pacer.learned) and pacer.slow_down()
             # A pause until the window frees a slot is routine; only a long one is news.
             log.log(
                 logging.WARNING if delay >= 1 else logging.DEBUG,

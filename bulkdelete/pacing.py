@@ -195,6 +195,11 @@ class Pacer:
         return self._per_second
 
     @property
+    def learned(self) -> bool:
+        """True once the API's window has been learned from its headers."""
+        return self._period_estimate > 0
+
+    @property
     def sent(self) -> int:
         """Requests let out so far."""
         return self._sent
@@ -355,11 +360,15 @@ class Pacer:
         else:
             # Nothing this run sent has left the window yet, so there is no bound to learn.
             # With --rate auto, less than half the window used is room to speed up: double
-            # the pace once per round trip (for answers to requests sent since the last).
+            # the pace once per round trip (for answers to requests sent since the last), but
+            # never past ``limit`` per the time the window has lasted so far: the window is at
+            # least that long, so a faster pace would only fill it sooner and meet the wall.
             room = 2 * in_window <= limit
             if self._auto and not self._period_estimate and room and sent > self._doubled_after:
                 self._doubled_after = self._sent
-                self._set(self._per_second * 2)
+                lasted = now - log[0] if log else 0.0
+                cap = limit / lasted if lasted > 0 else math.inf
+                self._set(max(self._per_second, min(self._per_second * 2, cap)))
             return
         if period <= 0:
             return

@@ -82,8 +82,9 @@ async def purge(
     """Delete every distinct ID in ``ids`` through the orq.ai API; return the summary.
 
     ``ids`` is any iterable or async iterable of strings (it is consumed lazily, so it may be
-    endless or huge; a plain iterable is consumed in a worker thread, a batch at a time). Each distinct ID is sent at most once, duplicates are counted, and IDs
-    that cannot travel as one URL path segment are reported ``invalid`` and never sent.
+    endless or huge; a plain iterable is consumed in a worker thread, a batch at a time). Each
+    distinct ID is sent at most once, duplicates are counted, and IDs that cannot travel as one
+    URL path segment are reported ``invalid`` and never sent.
     ``report`` receives one :class:`~bulkdelete.outcome.Result` per distinct ID as it
     happens (see :class:`~bulkdelete.report.FileReport` and
     :class:`~bulkdelete.report.MemoryReport`); ``skip`` names IDs already done.
