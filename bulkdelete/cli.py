@@ -23,16 +23,17 @@ from bulkdelete._version import __version__
 from bulkdelete.confirm import ask, open_terminal, spool_stdin
 from bulkdelete.display import STATUS_EVERY, LiveDisplay, outcome_counts, setup_logging
 from bulkdelete.errors import BulkDeleteError, UsageError
-from bulkdelete.outcome import Outcome, utc_now
+from bulkdelete.outcome import utc_now
 from bulkdelete.pacing import Rate, format_duration
-from bulkdelete.pipeline import Run, loop_options, run_job
-from bulkdelete.reader import FORMATS, Entry, IdFilter, InputSource, open_input
+from bulkdelete.pipeline import Plan, Run, loop_options, plan, run_job
+from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
 from bulkdelete.report import (
     FileReport,
     PriorJob,
     Summary,
-    last_outcomes,
+    failed_ids,
     load_prior_job,
+    overview,
     report_format,
     summary_path,
 )
@@ -407,15 +408,11 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
         source = open_source()
         total: int | None = None
         if planning:
-            plan = IdFilter(skip=skip)
-            first_invalid: list[Entry] = []
-            for entry in plan.entries(source.records()):
-                if entry.invalid is not None and len(first_invalid) < SHOWN_INVALID:
-                    first_invalid.append(entry)
-            total = plan.counts.distinct
-            to_delete = plan.counts.distinct - plan.counts.invalid
+            the_plan = plan(source.records(), skip, shown=SHOWN_INVALID)
+            total = the_plan.counts.distinct
+            to_delete = the_plan.to_delete
             if settings.dry_run:
-                _print_plan(console, args.input, settings, plan, source.sha256, first_invalid)
+                _print_plan(console, args.input, settings, the_plan, source.sha256)
                 if settings.check:
                     return _check(console, args, settings, open_source(), skip, total)
                 return EXIT_OK
@@ -426,7 +423,7 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
                     highlight=False,
                 )
                 return EXIT_STOPPED
-            if terminal is not None and not ask(terminal, to_delete, settings, plan):
+            if terminal is not None and not ask(terminal, settings, the_plan):
                 console.print("bulkdelete: not confirmed; nothing was sent", highlight=False)
                 return EXIT_STOPPED
             source = open_source()
@@ -548,31 +545,15 @@ def _report_command(args: argparse.Namespace) -> int:
     report_format(path)
     if not path.is_file():
         raise UsageError(f"no report at {path}")
-    last = last_outcomes(path)
     if args.tool == "failed":
-        for identity_id, outcome in last.items():
-            if outcome is Outcome.FAILED:
-                sys.stdout.write(identity_id + "\n")
+        sys.stdout.writelines(f"{identity_id}\n" for identity_id in failed_ids(path))
         return EXIT_OK
-    counts = {outcome.value: 0 for outcome in Outcome}
-    for outcome in last.values():
-        counts[outcome.value] += 1
-    data: dict[str, object] = {"report": str(path), "ids": len(last), **counts}
-    sidecar = summary_path(path)
-    if sidecar.is_file():
-        try:
-            earlier = json.loads(sidecar.read_text(encoding="utf-8"))
-        except ValueError:
-            earlier = {}
-        for key in ("runs", "state", "started_at", "finished_at", "base_url", "rate", "duplicates"):
-            if isinstance(earlier, dict) and key in earlier:
-                data[key] = earlier[key]
+    data = overview(path)
     if args.json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         width = max(len(key) for key in data)
-        for key, value in data.items():
-            sys.stdout.write(f"{key:<{width}}  {value}\n")
+        sys.stdout.writelines(f"{key:<{width}}  {value}\n" for key, value in data.items())
     return EXIT_OK
 
 
@@ -580,12 +561,11 @@ def _print_plan(
     console: Console,
     input_path: str,
     settings: Settings,
-    plan: IdFilter,
+    the_plan: Plan,
     sha256: str | None,
-    first_invalid: list[Entry],
 ) -> None:
-    counts = plan.counts
-    to_delete = counts.distinct - counts.invalid
+    counts = the_plan.counts
+    to_delete = the_plan.to_delete
     per_second = settings.rate.per_second
     lines = [
         f"dry run: nothing was sent to {settings.base_url}",
@@ -595,7 +575,10 @@ def _print_plan(
         + (f" ({counts.skipped:,} more already done)" if counts.skipped else ""),
         f"  duplicates     {counts.duplicates:,}",
         f"  invalid        {counts.invalid:,} (never sent)",
-        *(f"    line {entry.line}: {entry.id!r}: {entry.invalid}" for entry in first_invalid),
+        *(
+            f"    line {entry.line}: {entry.id!r}: {entry.invalid}"
+            for entry in the_plan.first_invalid
+        ),
         f"  pace           {settings.rate}: one request every {1 / per_second:.3g} s",
         f"  would take     about {format_duration(to_delete / per_second)} at that pace",
     ]

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import IO, BinaryIO
 
 from bulkdelete.pacing import format_duration, format_pace
-from bulkdelete.reader import IdFilter
+from bulkdelete.pipeline import Plan
 from bulkdelete.settings import Settings
 
 
@@ -55,9 +55,10 @@ def spool_stdin() -> Iterator[BinaryIO]:
         yield copy
 
 
-def ask(terminal: Terminal, to_delete: int, settings: Settings, plan: IdFilter) -> bool:
+def ask(terminal: Terminal, settings: Settings, plan: Plan) -> bool:
     """Show the plan and ask the operator to type the number of IDs; True to go on."""
     counts = plan.counts
+    to_delete = plan.to_delete
     per_second = settings.rate.per_second
     lines = [
         f"About to delete {to_delete:,} identities at {settings.base_url}, permanently.",

@@ -13,7 +13,7 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -25,7 +25,7 @@ from bulkdelete.client import DeleteClient
 from bulkdelete.errors import BulkDeleteError
 from bulkdelete.outcome import Outcome, Result, utc_now
 from bulkdelete.pacing import Pacer, PacerClosed
-from bulkdelete.reader import Entry, IdFilter
+from bulkdelete.reader import Entry, IdFilter, InputCounts
 from bulkdelete.report import ReportSink, Summary
 from bulkdelete.settings import Settings
 
@@ -58,6 +58,29 @@ class Run:
     error: BulkDeleteError | None = None  # what stopped the run, raised once it has wound down
     previous: Mapping[str, Outcome] | None = None  # a resumed job's last outcome per ID
     retried: int = 0  # IDs this run finished that had failed in an earlier run
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a purge of an input would do, from one pass over it before any request."""
+
+    counts: InputCounts
+    first_invalid: list[Entry]  # the first few IDs that can never be sent, with their lines
+
+    @property
+    def to_delete(self) -> int:
+        """Distinct IDs that would be sent."""
+        return self.counts.distinct - self.counts.invalid
+
+
+def plan(records: Iterable[tuple[int, str]], skip: Container[str], shown: int = 5) -> Plan:
+    """Read every record once, checking and counting, and send nothing."""
+    id_filter = IdFilter(skip=skip)
+    first_invalid: list[Entry] = []
+    for entry in id_filter.entries(records):
+        if entry.invalid is not None and len(first_invalid) < shown:
+            first_invalid.append(entry)
+    return Plan(id_filter.counts, first_invalid)
 
 
 def loop_options() -> dict[str, object]:

@@ -383,12 +383,36 @@ def load_prior_job(path: str | os.PathLike[str]) -> PriorJob:
     prior.last = last_outcomes(path)
     counts = Counter(prior.last.values())
     prior.counts = {outcome.value: counts[outcome] for outcome in Outcome}
-    sidecar = summary_path(path)
-    if sidecar.exists():
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-        if isinstance(data, dict):
-            prior.summary = data
+    prior.summary = load_summary(path)
     return prior
+
+
+def load_summary(report_path: str | os.PathLike[str]) -> dict[str, object]:
+    """The summary beside a report, or an empty dict when there is none (or it is unreadable)."""
+    try:
+        data = json.loads(summary_path(report_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+_OVERVIEW_KEYS = ("runs", "state", "started_at", "finished_at", "base_url", "rate", "duplicates")
+
+
+def overview(report_path: str | os.PathLike[str]) -> dict[str, object]:
+    """What ``bulkdelete report summary`` shows: the job's counts, last row per ID, and the
+    summary's facts about its runs."""
+    last = last_outcomes(report_path)
+    counts = Counter(last.values())
+    data: dict[str, object] = {"report": os.fspath(report_path), "ids": len(last)}
+    data.update({outcome.value: counts[outcome] for outcome in Outcome})
+    earlier = load_summary(report_path)
+    data.update({key: earlier[key] for key in _OVERVIEW_KEYS if key in earlier})
+    return data
+
+
+def failed_ids(report_path: str | os.PathLike[str]) -> Iterator[str]:
+    """The IDs whose last outcome is ``failed``: the ones that still need work."""
+    for identity_id, outcome in last_outcomes(report_path).items():
+        if outcome is Outcome.FAILED:
+            yield identity_id
