@@ -21,10 +21,16 @@ from rich.console import Console
 
 from bulkdelete._version import __version__
 from bulkdelete.confirm import ask, open_terminal, spool_stdin
-from bulkdelete.display import STATUS_EVERY, LiveDisplay, outcome_counts, setup_logging
+from bulkdelete.display import (
+    STATUS_EVERY,
+    LiveDisplay,
+    outcome_counts,
+    plan_lines,
+    setup_logging,
+)
 from bulkdelete.errors import BulkDeleteError, UsageError
 from bulkdelete.outcome import utc_now
-from bulkdelete.pacing import Rate, format_duration
+from bulkdelete.pacing import Rate
 from bulkdelete.pipeline import Plan, Run, loop_options, plan, run_job
 from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
 from bulkdelete.report import (
@@ -40,7 +46,6 @@ from bulkdelete.report import (
 from bulkdelete.settings import DEFAULT_BASE_URL, Settings
 
 log = logging.getLogger("bulkdelete")
-SHOWN_INVALID = 5  # invalid IDs a dry run shows, with their line numbers
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -408,7 +413,7 @@ def _run_command(args: argparse.Namespace, console: Console) -> int:
         source = open_source()
         total: int | None = None
         if planning:
-            the_plan = plan(source.records(), skip, shown=SHOWN_INVALID)
+            the_plan = plan(source.records(), skip)
             total = the_plan.counts.distinct
             to_delete = the_plan.to_delete
             if settings.dry_run:
@@ -564,23 +569,11 @@ def _print_plan(
     the_plan: Plan,
     sha256: str | None,
 ) -> None:
-    counts = the_plan.counts
-    to_delete = the_plan.to_delete
-    per_second = settings.rate.per_second
     lines = [
         f"dry run: nothing was sent to {settings.base_url}",
-        f"  input          {input_path} ({counts.input_lines:,} IDs read"
+        f"  input          {input_path} ({the_plan.counts.input_lines:,} IDs read"
         + (f", sha256 {sha256[:12]}…)" if sha256 else ")"),
-        f"  to delete      {to_delete:,} distinct IDs"
-        + (f" ({counts.skipped:,} more already done)" if counts.skipped else ""),
-        f"  duplicates     {counts.duplicates:,}",
-        f"  invalid        {counts.invalid:,} (never sent)",
-        *(
-            f"    line {entry.line}: {entry.id!r}: {entry.invalid}"
-            for entry in the_plan.first_invalid
-        ),
-        f"  pace           {settings.rate}: one request every {1 / per_second:.3g} s",
-        f"  would take     about {format_duration(to_delete / per_second)} at that pace",
+        *plan_lines(settings, the_plan),
     ]
     console.print("\n".join(lines), highlight=False, markup=False)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, BinaryIO
 
-from bulkdelete.pacing import format_duration, format_pace
+from bulkdelete.display import plan_lines
 from bulkdelete.pipeline import Plan
 from bulkdelete.settings import Settings
 
@@ -57,15 +57,10 @@ def spool_stdin() -> Iterator[BinaryIO]:
 
 def ask(terminal: Terminal, settings: Settings, plan: Plan) -> bool:
     """Show the plan and ask the operator to type the number of IDs; True to go on."""
-    counts = plan.counts
     to_delete = plan.to_delete
-    per_second = settings.rate.per_second
     lines = [
         f"About to delete {to_delete:,} identities at {settings.base_url}, permanently.",
-        f"  duplicates skipped: {counts.duplicates:,}; invalid, never sent: {counts.invalid:,}"
-        + (f"; already done: {counts.skipped:,}" if counts.skipped else ""),
-        f"  pace {settings.rate} ({format_pace(per_second)}): about "
-        f"{format_duration(to_delete / per_second)}",
+        *plan_lines(settings, plan),
         f"Type {to_delete} to go on, anything else to stop: ",
     ]
     answer = terminal.ask("\n".join(lines)).strip().replace(",", "").replace("_", "")

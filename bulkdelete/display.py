@@ -22,9 +22,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bulkdelete.pacing import format_pace
-from bulkdelete.pipeline import Run
+from bulkdelete.pacing import format_duration, format_pace
+from bulkdelete.pipeline import Plan, Run
 from bulkdelete.report import Summary
+from bulkdelete.settings import Settings
 
 STATUS_EVERY = 10.0  # seconds between status lines when stderr is not a terminal
 
@@ -64,6 +65,21 @@ def setup_logging(console: Console, *, verbose: bool, json_lines: bool = False) 
         handler = logging.StreamHandler(console.file)
         handler.setFormatter(logging.Formatter("bulkdelete: %(message)s"))
     logger.addHandler(handler)
+
+
+def plan_lines(settings: Settings, plan: Plan) -> list[str]:
+    """The plan of a run as the operator reads it, in a dry run and before the confirmation."""
+    counts = plan.counts
+    per_second = settings.rate.per_second
+    return [
+        f"  to delete      {plan.to_delete:,} distinct IDs"
+        + (f" ({counts.skipped:,} more already done)" if counts.skipped else ""),
+        f"  duplicates     {counts.duplicates:,}",
+        f"  invalid        {counts.invalid:,} (never sent)",
+        *(f"    line {entry.line}: {entry.id!r}: {entry.invalid}" for entry in plan.first_invalid),
+        f"  pace           {settings.rate}: one request every {1 / per_second:.3g} s",
+        f"  would take     about {format_duration(plan.to_delete / per_second)} at that pace",
+    ]
 
 
 def outcome_counts(summary: Summary) -> str:
