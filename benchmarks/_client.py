@@ -28,12 +28,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from benchmarks._rss import peak_rss
+
 KINDS = ("bulkdelete", "bare", "sdk", "requests")
 
 
 def _usage() -> tuple[float, int]:
+    """CPU seconds so far and the peak RSS in bytes (VmHWM: see benchmarks/_rss.py)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+    return usage.ru_utime + usage.ru_stime, peak_rss()
 
 
 def _url(base_url: str, identity_id: str) -> str:

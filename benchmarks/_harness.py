@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks._rss import PeakWatch
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 HOST = "127.0.0.1"
@@ -448,7 +450,7 @@ def run_measured(
     pipe_stdin: bool = False,
     cpus: Cpus | None = None,
 ) -> ChildRun:
-    """Run ``command`` and measure it with ``wait4``: its own peak RSS and CPU time.
+    """Run ``command`` and measure it: its own peak RSS (VmHWM) and CPU time (``wait4``).
 
     With ``pipe_stdin`` the file at ``stdin_path`` reaches it through a pipe (as
     ``cat FILE | command`` would), else the file itself is its stdin.
@@ -470,6 +472,7 @@ def run_measured(
             env=child_env(),
         )
         pin(process.pid, cpu)
+        peak = PeakWatch(process.pid)
         feeder = None
         if pipe_stdin and source is not None:
             feeder = threading.Thread(target=_feed, args=(source, process), daemon=True)
@@ -480,6 +483,7 @@ def run_measured(
             _, status, usage = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
+            peak.stop()
         seconds = time.monotonic() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         if feeder is not None:
@@ -494,7 +498,8 @@ def run_measured(
         returncode=process.returncode,
         started=started,
         seconds=seconds,
-        peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
+        # Not usage.ru_maxrss: it starts at this process's size (benchmarks/_rss.py).
+        peak_rss_bytes=peak.peak,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         stderr=stderr,
         load=watch.found,
@@ -514,12 +519,6 @@ def _name(command: Sequence[str]) -> str:
     if len(parts) > 2 and parts[1] == "-m":
         return " ".join(parts[2:4])
     return Path(parts[0]).name
-
-
-def self_usage() -> tuple[float, int]:
-    """This process's CPU seconds and peak RSS in bytes so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def child_env() -> dict[str, str]:

@@ -3,8 +3,8 @@
 Three views of the throughput run (a), against the same fast server and IDs:
 
 - a ladder: from the bare aiohttp pool to ``purge()`` one layer at a time (anyio's task group,
-  bulkdelete's session settings, ``DeleteClient.delete`` with a pacer that never waits, the
-  real ``Pacer.acquire``, the report, the whole pipeline), each in a fresh pinned process, in
+  bulkdelete's session, ``DeleteClient.delete`` with a pacer that never waits, the real
+  ``Pacer.acquire``, the report, the whole pipeline), each in a fresh pinned process, in
   rounds; the least CPU per DELETE of each level counts, so that a burst of other load on the
   machine does not;
 - a profile: ``purge()`` under pyinstrument (``pip install pyinstrument``; else cProfile, which
@@ -55,7 +55,7 @@ _TOP = 12
 LEVELS = (
     "bare aiohttp pool (asyncio.gather)",
     "+ anyio task group",
-    "+ bulkdelete's session settings",
+    "+ bulkdelete's session (client.new_session)",
     "+ DeleteClient.delete, pacer never waits",
     "+ Pacer.acquire",
     "+ FileReport",
@@ -156,7 +156,7 @@ def _ladder(level: int, url: str, ids_file: Path, n: int) -> dict[str, Any]:
     import yarl
 
     from bulkdelete import FileReport, Rate, Settings, purge
-    from bulkdelete.client import USER_AGENT, DeleteClient
+    from bulkdelete.client import DeleteClient, new_session
     from bulkdelete.pacing import Pacer
 
     names = ids_file.read_text(encoding="utf-8").split()[:n]
@@ -171,23 +171,10 @@ def _ladder(level: int, url: str, ids_file: Path, n: int) -> dict[str, Any]:
             return self.sent
 
     def session() -> aiohttp.ClientSession:
-        if level < 2:
-            connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-            return aiohttp.ClientSession(connector=connector, headers={"Authorization": "Bearer k"})
-        # What DeleteClient.__aenter__ sets up.
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=CONCURRENCY, limit_per_host=CONCURRENCY, ttl_dns_cache=300
-            ),
-            timeout=aiohttp.ClientTimeout(total=settings.timeout),
-            headers={
-                "Authorization": "Bearer k",
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-            },
-            cookie_jar=aiohttp.DummyCookieJar(),
-            raise_for_status=False,
-        )
+        if level >= 2:
+            return new_session(settings)
+        connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+        return aiohttp.ClientSession(connector=connector, headers={"Authorization": "Bearer k"})
 
     async def plain() -> None:
         work = deque(names)

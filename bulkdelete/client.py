@@ -123,6 +123,32 @@ def describe(exc: BaseException) -> str:
     return f"{name}: {detail}" if detail else name
 
 
+def new_session(settings: Settings) -> aiohttp.ClientSession:
+    """The aiohttp session every request of a run goes through (call it in a running loop).
+
+    Its connection pool holds ``settings.concurrency`` kept-alive connections.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=settings.concurrency, limit_per_host=settings.concurrency, ttl_dns_cache=300
+    )
+    session = aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=settings.timeout),
+        headers={
+            "Authorization": f"Bearer {settings.api_key}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        },
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+    )
+    # aiohttp silently resends an idempotent request once when a kept-alive connection
+    # drops. A DELETE that may already have worked must be counted as an attempt and its
+    # doubt reported, so every resend is ours. (aiohttp's own test client does the same.)
+    session._retry_connection = False
+    return session
+
+
 class DeleteClient:
     """Deletes one ID at a time, as many at once as the caller runs, at the pacer's pace.
 
@@ -140,25 +166,7 @@ class DeleteClient:
         self._urls = IdentityUrls(settings.base_url)
 
     async def __aenter__(self) -> DeleteClient:
-        settings = self._settings
-        connector = aiohttp.TCPConnector(
-            limit=settings.concurrency, limit_per_host=settings.concurrency, ttl_dns_cache=300
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=settings.timeout),
-            headers={
-                "Authorization": f"Bearer {settings.api_key}",
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-            },
-            cookie_jar=aiohttp.DummyCookieJar(),
-            raise_for_status=False,
-        )
-        # aiohttp silently resends an idempotent request once when a kept-alive connection
-        # drops. A DELETE that may already have worked must be counted as an attempt and its
-        # doubt reported, so every resend is ours. (aiohttp's own test client does the same.)
-        self._session._retry_connection = False
+        self._session = new_session(self._settings)
         return self
 
     async def __aexit__(

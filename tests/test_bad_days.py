@@ -74,6 +74,27 @@ async def test_faults_end_deleted_or_not_found_without_needless_repeats() -> Non
         assert all("earlier attempt" in r.error for r in doubtful)
 
 
+async def test_an_answer_held_past_the_timeout_is_retried_then_failed_as_a_timeout() -> None:
+    # The emulator deletes at once and holds the answer back for 2 s; --timeout is 0.2 s.
+    faults = FaultConfig(slow_rate=1.0, slow_delay=2.0)
+    config = EmulatorConfig(api_key=API_KEY, seed_count=1, faults=faults)
+    async with running_emulator(config) as emulator:
+        report = MemoryReport()
+        summary = await purge(
+            ["user-000001"],
+            settings_for(emulator.base_url, timeout=0.2, max_attempts=2),
+            report,
+        )
+        assert not emulator.exists("user-000001")  # the first attempt deleted it
+        assert emulator.stats.deletes_by_id == {"user-000001": 2}
+    assert summary.failed == 1
+    [result] = report.results
+    assert result.outcome is Outcome.FAILED
+    assert result.attempts == 2
+    assert result.http_status is None
+    assert result.error == "timed out after 0.2 s"
+
+
 async def test_an_absurd_retry_after_stops_the_run() -> None:
     config = EmulatorConfig(api_key=API_KEY, seed_count=5, rate_limit=1, rate_period=600.0)
     async with running_emulator(config) as emulator:
