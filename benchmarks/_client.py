@@ -4,10 +4,11 @@
         [--report PATH | --no-report] [--rate N/PERIOD]
 
 KIND is ``bulkdelete`` (``purge()`` with a report), ``bare`` (the reference: a plain aiohttp
-worker pool, no pacing, no report), ``sdk`` (orq-ai-sdk's ``identities.delete_async``) or
-``requests`` (one ``requests.Session`` per thread). Everything is imported and the IDs are read
-before the clock starts; CPU time is the process's own (``getrusage``) over the timed part, and
-the peak RSS is the process's whole life.
+worker pool, no pacing, no report), ``sdk`` (orq-ai-sdk's ``identities.delete_async``),
+``requests`` (one ``requests.Session`` per thread) or ``requests-plain`` (``requests.delete()``
+in threads: a new session and connection per request, as a quick script does it). Everything
+is imported and the IDs are read before the clock starts; CPU time is the process's own
+(``getrusage``) over the timed part, and the peak RSS is the process's whole life.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from urllib.parse import quote
 
 from benchmarks._rss import peak_rss
 
-KINDS = ("bulkdelete", "bare", "sdk", "requests")
+KINDS = ("bulkdelete", "bare", "sdk", "requests", "requests-plain")
 
 
 def _usage() -> tuple[float, int]:
@@ -201,7 +202,23 @@ def _requests(args: argparse.Namespace, ids: list[str]) -> Callable[[], Counter[
             with lock:
                 statuses.update(mine)
 
-        threads = [threading.Thread(target=worker) for _ in range(args.concurrency)]
+        def worker_without_session() -> None:
+            # requests.delete(): a new session, so a new connection, for every request.
+            mine: Counter[str] = Counter()
+            headers = {"Authorization": "Bearer k"}
+            while True:
+                try:
+                    identity_id = work.get_nowait()
+                except queue.Empty:
+                    break
+                response = requests.delete(_url(args.url, identity_id), headers=headers, timeout=30)
+                mine[str(response.status_code)] += 1
+            with lock:
+                statuses.update(mine)
+
+        target = worker_without_session if args.kind == "requests-plain" else worker
+
+        threads = [threading.Thread(target=target) for _ in range(args.concurrency)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -216,6 +233,7 @@ _FACTORIES: dict[str, Callable[[argparse.Namespace, list[str]], Callable[[], Cou
     "bare": _bare,
     "sdk": _sdk,
     "requests": _requests,
+    "requests-plain": _requests,
 }
 
 

@@ -1,12 +1,14 @@
 """Throughput: DELETEs per second against a server that answers at once, side by side.
 
-The same IDs go to the same server from four clients, each in a fresh process pinned to the
+The same IDs go to the same server from five clients, each in a fresh process pinned to the
 client CPU: bulkdelete's ``purge()`` (pacing off, report on), the reference (a bare aiohttp
-worker pool: no pacing, no report), orq-ai-sdk's ``identities.delete_async`` and ``requests``
-in threads. bulkdelete and the reference take turns, in two rounds of N/2 IDs each, and the
-faster round of each counts: a burst of other load on the machine then spoils one round, not
-the comparison. The server is nginx answering 204 when it is installed, else the emulator (then
-a fresh one, seeded alike, for every round, since a DELETE removes what it deletes).
+worker pool: no pacing, no report), orq-ai-sdk's ``identities.delete_async``, and ``requests``
+in threads two ways: a ``Session`` per thread (kept-alive connections) and ``requests.delete()``
+(a new connection per request, as a quick script does it). bulkdelete and the reference take
+turns, in four rounds of N/4 IDs each, and the fastest round of each counts: a burst of other
+load on the machine then spoils one round, not the comparison. The server is nginx answering
+204 when it is installed, else the emulator (then a fresh one, seeded alike, for every round,
+since a DELETE removes what it deletes).
 """
 
 from __future__ import annotations
@@ -31,23 +33,23 @@ from benchmarks._harness import (
     run_json_child,
     write_ids,
 )
+from bulkdelete.pipeline import loop_options
 
 NAME = "throughput"
-from bulkdelete.pipeline import loop_options  # noqa: E402
-
 TITLE = "DELETE/s against a fast local server: bulkdelete, bare aiohttp, orq-ai-sdk, requests"
 
 CONCURRENCY = 64
 REQUESTS_THREADS = 32
-ROUNDS = 2
+ROUNDS = 4
+"""bulkdelete and the bare pool alternate this many times, N/ROUNDS IDs each time."""
 SERVER_BOUND = 0.9
 """A server CPU busier than this share of a run's wall time is what limits that run."""
-"""bulkdelete and the bare pool alternate this many times, N/ROUNDS IDs each time."""
 LABELS = {
     "bulkdelete": "bulkdelete purge()" + (" on uvloop" if loop_options() else ""),
     "bare": "bare aiohttp pool",
     "sdk": "orq-ai-sdk delete_async",
-    "requests": f"requests, {REQUESTS_THREADS} threads",
+    "requests": f"requests, {REQUESTS_THREADS} threads, a Session each",
+    "requests-plain": f"requests.delete(), {REQUESTS_THREADS} threads",
 }
 
 
@@ -58,6 +60,7 @@ def sizes(ctx: Context) -> dict[str, int]:
         "bare": ctx.size(100_000, 20_000),
         "sdk": ctx.size(2_000, 500),
         "requests": ctx.size(6_000, 2_000),
+        "requests-plain": ctx.size(3_000, 1_000),
     }
 
 
@@ -65,7 +68,7 @@ def run_client(
     ctx: Context, server: Server, kind: str, ids_file: Path, n: int, *extra: str
 ) -> dict[str, Any]:
     """One client process deleting the first ``n`` IDs of ``ids_file``; its JSON result."""
-    concurrency = REQUESTS_THREADS if kind == "requests" else CONCURRENCY
+    concurrency = REQUESTS_THREADS if kind.startswith("requests") else CONCURRENCY
     command = python_child(
         "benchmarks._client",
         kind,
@@ -90,7 +93,7 @@ def run(ctx: Context) -> Findings:
     kinds = ["bulkdelete", "bare", "sdk"]
     notes: list[str] = []
     if importlib.util.find_spec("requests") is not None:
-        kinds.append("requests")
+        kinds += ["requests", "requests-plain"]
     else:
         notes.append("requests is not installed: its client was skipped")
     schedule = [(kind, totals[kind] // ROUNDS) for _ in range(ROUNDS) for kind in kinds[:2]]
@@ -140,6 +143,9 @@ def run(ctx: Context) -> Findings:
         "bulkdelete_over_bare": ratio(bulk, clients["bare"]["per_second"]),
         "bulkdelete_over_sdk": ratio(bulk, clients["sdk"]["per_second"]),
         "bulkdelete_over_requests": ratio(bulk, clients.get("requests", {}).get("per_second")),
+        "bulkdelete_over_requests_plain": ratio(
+            bulk, clients.get("requests-plain", {}).get("per_second")
+        ),
     }
     rows = [
         [f"throughput · {LABELS[kind]} ({_size(kind, totals)})", _brief(found)]
@@ -150,7 +156,9 @@ def run(ctx: Context) -> Findings:
         f"÷ sdk {ratios['bulkdelete_over_sdk']:.1f}",
     ]
     if ratios["bulkdelete_over_requests"] is not None:
-        parts.append(f"÷ requests {ratios['bulkdelete_over_requests']:.1f}")
+        parts.append(f"÷ requests with Sessions {ratios['bulkdelete_over_requests']:.1f}")
+    if ratios["bulkdelete_over_requests_plain"] is not None:
+        parts.append(f"÷ requests.delete() {ratios['bulkdelete_over_requests_plain']:.1f}")
     rows.append(["throughput · bulkdelete's DELETE/s", " · ".join(parts)])
     return {
         "server": clients["bulkdelete"]["server"],

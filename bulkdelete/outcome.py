@@ -21,6 +21,7 @@ FINAL_OUTCOMES = frozenset({Outcome.DELETED, Outcome.NOT_FOUND, Outcome.INVALID}
 
 
 _second_text: tuple[int, str] = (-1, "")  # the last whole second, formatted
+_MILLISECONDS = tuple(f".{n:03d}Z" for n in range(1000))
 
 
 def utc_now() -> str:
@@ -29,9 +30,10 @@ def utc_now() -> str:
     now = time.time()
     second = int(now)
     if second != _second_text[0]:
-        # One row per ID on the hot path: format the date and time once a second.
+        # One row per ID on the hot path: format the date and time once a second, and the
+        # milliseconds never.
         _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second_text[1]}.{int((now - second) * 1000):03d}Z"
+    return _second_text[1] + _MILLISECONDS[int((now - second) * 1000)]
 
 
 @dataclass(frozen=True, slots=True)

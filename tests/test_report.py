@@ -6,11 +6,14 @@ import csv
 import io
 import json
 import random
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bulkdelete import FileReport, Outcome, Result, read_report
+from bulkdelete.outcome import utc_now
 from bulkdelete.report import COLUMNS
 
 # Characters csv must quote or double, beside some it must leave alone.
@@ -82,3 +85,14 @@ def test_jsonl_rows_keep_every_character(tmp_path: Path) -> None:
     lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # not splitlines: U+2028
     assert [json.loads(line)["id"] for line in lines] == [r.id for r in results]
     assert [r.error for r in read_report(path)] == [r.error for r in results]
+
+
+def test_finished_at_is_utc_iso_8601_with_milliseconds() -> None:
+    before = datetime.now(UTC)
+    stamps = [utc_now() for _ in range(2000)]
+    after = datetime.now(UTC)
+    for stamp in stamps:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+        when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        assert before - timedelta(milliseconds=1) <= when <= after
+    assert stamps == sorted(stamps)
