@@ -32,8 +32,17 @@ from benchmarks._harness import (
     nginx_path,
 )
 
-DEFAULT = ("throughput", "pace", "latency", "display", "memory", "resume", "emulator")
-FAST_SERVER = frozenset({"throughput", "memory", "hotspots"})
+DEFAULT = (
+    "throughput",
+    "instructions",
+    "pace",
+    "latency",
+    "display",
+    "memory",
+    "resume",
+    "emulator",
+)
+FAST_SERVER = frozenset({"throughput", "instructions", "memory", "hotspots"})
 """The benchmarks that want the fastest server there is (nginx, else the emulator)."""
 EXTRA = ("hotspots",)
 """Run only when named with --only: profiling slows what it watches."""
