@@ -26,16 +26,15 @@ from benchmarks._harness import (
     Server,
     count,
     fast_server,
-    python_child,
     ratio,
     run_measured,
     write_ids,
 )
+from benchmarks.throughput import client_command
 
 NAME = "instructions"
 TITLE = "instructions per DELETE (callgrind): bulkdelete beside the bare aiohttp pool"
 
-CONCURRENCY = 64
 CLIENTS = {
     "bare": ("bare aiohttp pool", ()),
     "bulkdelete": ("bulkdelete purge() on uvloop", ()),
@@ -106,19 +105,7 @@ def _instructions(
         valgrind,
         "--tool=callgrind",
         "--callgrind-out-file=/dev/null",
-        *python_child(
-            "benchmarks._client",
-            client,
-            "--url",
-            server.url,
-            "--ids",
-            str(ids_file),
-            "--count",
-            str(n),
-            "--concurrency",
-            str(CONCURRENCY),
-            *extra,
-        ),
+        *client_command(client, server, ids_file, n, *extra),
     ]
     done = run_measured(command, cpu=ctx.cpus.client, timeout=300 + n / 10)
     found = _COLLECTED.search(done.stderr)

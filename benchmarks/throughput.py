@@ -64,12 +64,10 @@ def sizes(ctx: Context) -> dict[str, int]:
     }
 
 
-def run_client(
-    ctx: Context, server: Server, kind: str, ids_file: Path, n: int, *extra: str
-) -> dict[str, Any]:
-    """One client process deleting the first ``n`` IDs of ``ids_file``; its JSON result."""
+def client_command(kind: str, server: Server, ids_file: Path, n: int, *extra: str) -> list[str]:
+    """The command line of one ``benchmarks._client`` process (see its docstring)."""
     concurrency = REQUESTS_THREADS if kind.startswith("requests") else CONCURRENCY
-    command = python_child(
+    return python_child(
         "benchmarks._client",
         kind,
         "--url",
@@ -82,6 +80,13 @@ def run_client(
         str(concurrency),
         *extra,
     )
+
+
+def run_client(
+    ctx: Context, server: Server, kind: str, ids_file: Path, n: int, *extra: str
+) -> dict[str, Any]:
+    """One client process deleting the first ``n`` IDs of ``ids_file``; its JSON result."""
+    command = client_command(kind, server, ids_file, n, *extra)
     # Generous: the slowest client seen does 250/s; a stuck one is stopped all the same.
     found = run_json_child(command, cpu=ctx.cpus.client, timeout=60 + n / 50, cpus=ctx.cpus)
     found["server"] = server.describe()
