@@ -123,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     with tempfile.TemporaryDirectory(prefix="bulkdelete-bench-") as scratch:
         for number, name in enumerate(names, 1):
-            module = _module(name)
-            print(f"[{number}/{len(names)}] {name}: {module.TITLE}", flush=True)
             ctx = Context(quick=args.quick, cpus=cpus, scratch=Path(scratch), server=args.server)
             started = time.monotonic()
             try:
+                module = _module(name)
+                print(f"[{number}/{len(names)}] {name}: {module.TITLE}", flush=True)
                 findings: Findings = module.run(ctx)
                 findings["status"] = "ok"
             except Exception as exc:  # one failed benchmark does not stop the others
