@@ -34,6 +34,7 @@ from bulkdelete.pacing import Rate
 from bulkdelete.pipeline import Plan, Run, loop_options, plan, run_job
 from bulkdelete.reader import FORMATS, IdFilter, InputSource, open_input
 from bulkdelete.report import (
+    COLUMNS,
     FileReport,
     PriorJob,
     Summary,
@@ -218,7 +219,8 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     record.add_argument(
         "--report",
         metavar="PATH",
-        help="where the report goes, .csv or .jsonl (default bulkdelete-report-<UTC time>.csv); "
+        help="where the report goes, .csv or .jsonl (default bulkdelete-report-<UTC time>.csv): "
+        f"one row per distinct ID, columns {', '.join(COLUMNS)} (finished_at in UTC); "
         "the summary goes to PATH.summary.json",
     )
     record.add_argument(

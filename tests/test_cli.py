@@ -210,6 +210,11 @@ def test_help_teaches(workdir: Path) -> None:
         "examples:",
     ):
         assert name in text
+    # The report's columns and every exit code, as scripts rely on them (CLI.md).
+    for column in ("http_status", "attempts", "request_id", "finished_at"):
+        assert column in text
+    for code in ("0 all", "1 some", "2 usage", "3 stopped", "130 interrupted"):
+        assert code in " ".join(text.split())
 
 
 def test_log_format_json_gives_one_object_a_line(workdir: Path) -> None:
