@@ -187,37 +187,29 @@ def _requests(args: argparse.Namespace, ids: list[str]) -> Callable[[], Counter[
         for identity_id in ids:
             work.put(identity_id)
 
-        def worker() -> None:
+        def drain(delete: Callable[[str], Any]) -> None:
             mine: Counter[str] = Counter()
-            with requests.Session() as session:
-                session.trust_env = False
-                session.headers["Authorization"] = "Bearer k"
-                while True:
-                    try:
-                        identity_id = work.get_nowait()
-                    except queue.Empty:
-                        break
-                    response = session.delete(_url(args.url, identity_id), timeout=30)
-                    mine[str(response.status_code)] += 1
-            with lock:
-                statuses.update(mine)
-
-        def worker_without_session() -> None:
-            # requests.delete(): a new session, so a new connection, for every request.
-            mine: Counter[str] = Counter()
-            headers = {"Authorization": "Bearer k"}
             while True:
                 try:
                     identity_id = work.get_nowait()
                 except queue.Empty:
                     break
-                response = requests.delete(_url(args.url, identity_id), headers=headers, timeout=30)
-                mine[str(response.status_code)] += 1
+                mine[str(delete(_url(args.url, identity_id)).status_code)] += 1
             with lock:
                 statuses.update(mine)
 
-        target = worker_without_session if args.kind == "requests-plain" else worker
+        def with_session() -> None:
+            with requests.Session() as session:
+                session.trust_env = False
+                session.headers["Authorization"] = "Bearer k"
+                drain(lambda url: session.delete(url, timeout=30))
 
+        def without_session() -> None:
+            # requests.delete(): a new session, so a new connection, for every request.
+            headers = {"Authorization": "Bearer k"}
+            drain(lambda url: requests.delete(url, headers=headers, timeout=30))
+
+        target = without_session if args.kind == "requests-plain" else with_session
         threads = [threading.Thread(target=target) for _ in range(args.concurrency)]
         for thread in threads:
             thread.start()

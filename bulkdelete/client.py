@@ -234,15 +234,13 @@ class DeleteClient:
                 request_id = headers.get("x-request-id", "")
                 down = status >= 500
                 breaker.record(down, probe=probe)
-                if status == 200 or status == 204:
+                if status == 200 or status == 204 or status == 404:
                     pacer.succeeded()
                     self._watch_limits(headers, sent)
-                    return Result(
-                        identity_id, Outcome.DELETED, status, sends, "", request_id, utc_now()
-                    )
-                if status == 404:
-                    pacer.succeeded()
-                    self._watch_limits(headers, sent)
+                    if status != 404:
+                        return Result(
+                            identity_id, Outcome.DELETED, status, sends, "", request_id, utc_now()
+                        )
                     note = f"earlier attempt: {trouble}; it may have deleted the identity"
                     return Result(
                         identity_id,

@@ -268,10 +268,6 @@ class Pacer:
         for scope in self._waiting:
             scope.cancel()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     async def _wait_for_slot(self) -> None:
         slot = self._reserve()
         log = self._log

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from bulkdelete.errors import UsageError
-from bulkdelete.outcome import Outcome, Result
+from bulkdelete.outcome import FINAL_OUTCOMES, Outcome, Result
 
 COLUMNS = ("id", "outcome", "http_status", "attempts", "error", "request_id", "finished_at")
 REPORT_FORMATS = (".csv", ".jsonl")
@@ -333,8 +333,7 @@ class FinalIds(Container[str]):
         self._last = last
 
     def __contains__(self, identity_id: object) -> bool:
-        outcome = self._last.get(identity_id)  # type: ignore[call-overload]
-        return outcome is not None and outcome is not Outcome.FAILED
+        return self._last.get(identity_id) in FINAL_OUTCOMES  # type: ignore[call-overload]
 
 
 def repair_report(path: str | os.PathLike[str]) -> int:
