@@ -12,7 +12,7 @@ from bulkdelete.display import LiveDisplay, outcome_counts, setup_logging
 from bulkdelete.emulator import EmulatorConfig, FaultConfig, running_emulator
 from bulkdelete.errors import UsageError
 from bulkdelete.pacing import Rate
-from bulkdelete.pipeline import Run, loop_options, run_job
+from bulkdelete.pipeline import Run, loop_options, plan, run_job
 from bulkdelete.reader import IdFilter, open_input
 from bulkdelete.report import FileReport, Summary, summary_path
 from bulkdelete.settings import Settings
@@ -68,8 +68,7 @@ async def _demo(console: Console) -> int:
         source = open_input(str(purge_list))
         run = Run(summary=Summary(report=str(report_path)), id_filter=IdFilter())
         with open_input(str(purge_list)) as counting:
-            plan = IdFilter()
-            run.total = sum(1 for _ in plan.entries(counting.records()))
+            run.total = plan(counting.records(), skip=()).counts.distinct
         try:
             with source, LiveDisplay(console) as display:
                 async with anyio.create_task_group() as group:

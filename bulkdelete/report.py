@@ -399,10 +399,15 @@ def load_prior_job(path: str | os.PathLike[str]) -> PriorJob:
     prior = PriorJob()
     prior.repaired_bytes = repair_report(path)
     prior.last = last_outcomes(path)
-    counts = Counter(prior.last.values())
-    prior.counts = {outcome.value: counts[outcome] for outcome in Outcome}
+    prior.counts = _outcome_counts(prior.last)
     prior.summary = load_summary(path)
     return prior
+
+
+def _outcome_counts(last: dict[str, Outcome]) -> dict[str, int]:
+    """IDs per outcome (every outcome named, 0 included) from each ID's last outcome."""
+    counts = Counter(last.values())
+    return {outcome.value: counts[outcome] for outcome in Outcome}
 
 
 def load_summary(report_path: str | os.PathLike[str]) -> dict[str, object]:
@@ -421,9 +426,8 @@ def overview(report_path: str | os.PathLike[str]) -> dict[str, object]:
     """What ``bulkdelete report summary`` shows: the job's counts, last row per ID, and the
     summary's facts about its runs."""
     last = last_outcomes(report_path)
-    counts = Counter(last.values())
     data: dict[str, object] = {"report": os.fspath(report_path), "ids": len(last)}
-    data.update({outcome.value: counts[outcome] for outcome in Outcome})
+    data.update(_outcome_counts(last))
     earlier = load_summary(report_path)
     data.update({key: earlier[key] for key in _OVERVIEW_KEYS if key in earlier})
     return data
